@@ -54,6 +54,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -204,7 +205,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     _pickle.UnpicklingError: refused to unpickle builtins.print (only numpy arrays are allowed)
     """
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[dict[tuple[str, str], Callable]] = {
         ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
         ("numpy", "ndarray"): lambda: np.ndarray,
@@ -213,7 +214,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "ndarray"): lambda: np.ndarray,
     }
 
-    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+    def find_class(self, module: str, name: str):
         get = self._ALLOWED.get((module, name))
         if get is None:
             raise pickle.UnpicklingError(
