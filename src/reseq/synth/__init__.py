@@ -1,0 +1,71 @@
+"""Synthesis: new in-between frames by interpolating in a VAE's latent space.
+
+Resequencing can only reuse frames that exist. Where the perceptual manifold has a gap (a long
+MST edge between key-frames, a big jump in a path or a loop) the animation stutters; the paper
+names this as its main limitation. Here we fill such gaps with frames that never existed:
+
+1. :func:`train_vae` fits a small convolutional variational autoencoder (:class:`VAE`) to the
+   frames of one folder, or of several folders whose names are class labels
+   (``reseq vae train``). Frames are squashed to ``size x size`` (default 64); the loss is the
+   summed binary cross-entropy plus ``beta`` (default 1) times the KL divergence.
+2. :func:`interpolate` encodes two real frames to their latent means ``z0``, ``z1``, walks
+   between them with :func:`slerp` (spherical; :func:`lerp` on request) and decodes the
+   in-betweens, resized back to the frames' aspect ratio; :func:`through` chains several
+   frames. The real frames stay at the ends (``reseq vae interpolate``, ``reseq vae demo``).
+3. :func:`fill_gaps` inserts such in-betweens into every step of a sequence longer than a
+   threshold (:func:`default_gap_threshold`: a high quantile of the nearest-neighbour
+   distances); ``--synthesize`` on ``order``, ``loop`` and ``inbetween`` uses it.
+4. :func:`latent_map` draws a t-SNE of the latent means coloured by class (``reseq vae map``).
+
+A perceptual (LPIPS) reconstruction term is not part of the loss: it needs AlexNet features of
+every decoded batch, which multiplies the CPU training time several-fold, and was not tried
+against the plain loss; the ``residual`` option of :func:`interpolate` (add back the endpoints'
+reconstruction errors, cross-faded) is the cheaper remedy for the VAE's blur.
+
+>>> import numpy as np
+>>> from reseq.synth import slerp
+>>> np.linalg.norm(slerp([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], 0.3)).round(6)
+np.float64(1.0)
+"""
+
+from __future__ import annotations
+
+from .gaps import default_gap_threshold, fill_gaps, gap_counts
+from .interpolate import crossfade, interpolate, lerp, slerp, through
+from .latent_map import latent_map, plot_latent_map, tsne_2d
+from .vae import (
+    VAE,
+    TrainResult,
+    VAEConfig,
+    decode,
+    encode,
+    load_model,
+    load_training_frames,
+    save_checkpoint,
+    train_vae,
+    vae_loss,
+)
+
+__all__ = [
+    "VAE",
+    "TrainResult",
+    "VAEConfig",
+    "crossfade",
+    "decode",
+    "default_gap_threshold",
+    "encode",
+    "fill_gaps",
+    "gap_counts",
+    "interpolate",
+    "latent_map",
+    "lerp",
+    "load_model",
+    "load_training_frames",
+    "plot_latent_map",
+    "save_checkpoint",
+    "slerp",
+    "through",
+    "train_vae",
+    "tsne_2d",
+    "vae_loss",
+]

@@ -1,0 +1,96 @@
+"""Filling the gaps of a sequence with synthesized in-betweens.
+
+A resequenced animation can only reuse the frames it has; where two consecutive output frames
+are far apart (a long edge of a path, loop or MST in-between chain) the animation stutters.
+:func:`fill_gaps` inserts VAE-interpolated frames into every step longer than a threshold, as
+many as the step is long relative to the threshold (``ceil(step / threshold) - 1``, at most
+``max_insert``), so that the largest step shrinks. :func:`default_gap_threshold` picks the
+threshold from the distance matrix: a high quantile of the nearest-neighbour distances, i.e. a
+step longer than almost every frame's step to its closest neighbour.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ReseqError
+from .interpolate import interpolate
+
+if TYPE_CHECKING:
+    from .vae import VAE
+
+__all__ = ["default_gap_threshold", "fill_gaps", "gap_counts"]
+
+
+def default_gap_threshold(D: np.ndarray, q: float = 0.95) -> float:
+    """The ``q`` quantile of the nearest-neighbour distances of ``D`` (diagonal ignored).
+
+    >>> D = np.array([[0, 1, 4], [1, 0, 2], [4, 2, 0]], float)
+    >>> default_gap_threshold(D, q=1.0), default_gap_threshold(D, q=0.0)
+    (2.0, 1.0)
+    """
+    D = np.asarray(D, dtype=np.float64)
+    if D.ndim != 2 or D.shape[0] != D.shape[1] or D.shape[0] < 2:
+        raise ReseqError(f"need a square distance matrix of at least 2 x 2, got {D.shape}")
+    if not 0.0 <= q <= 1.0:
+        raise ReseqError(f"quantile must be in [0, 1], got {q}")
+    off = D + np.diag(np.full(len(D), np.inf))
+    return float(np.quantile(off.min(axis=1), q))
+
+
+def gap_counts(steps: np.ndarray, threshold: float, max_insert: int = 8) -> np.ndarray:
+    """How many frames :func:`fill_gaps` inserts into each step.
+
+    >>> gap_counts(np.array([0.5, 1.0, 1.5, 3.2, 50.0]), threshold=1.0, max_insert=8).tolist()
+    [0, 0, 1, 3, 8]
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    if not threshold > 0:
+        raise ReseqError(f"gap threshold must be positive, got {threshold}")
+    if max_insert < 0:
+        raise ReseqError(f"max_insert must be >= 0, got {max_insert}")
+    counts = [min(max_insert, max(0, math.ceil(s / threshold - 1e-12) - 1)) if s > threshold else 0
+              for s in steps]
+    return np.array(counts, dtype=int)
+
+
+def fill_gaps(images: np.ndarray, steps: np.ndarray, model: VAE, threshold: float,
+              max_insert: int = 8, method: str = "slerp", residual: bool = False,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Insert decoded in-betweens wherever a step exceeds ``threshold``.
+
+    ``images`` is ``(M, H, W, 3)`` uint8 in output order, ``steps`` the ``M - 1`` distances
+    between consecutive frames (for a loop, append the last-to-first step and the wrap-around
+    gap is filled after the last frame). Returns ``(new_images, synthetic_mask,
+    inserted_per_gap)``; the real frames are kept unchanged, the new ones are decoded at
+    ``(H, W)``.
+
+    >>> from reseq.synth.vae import VAE, VAEConfig
+    >>> imgs = np.zeros((3, 16, 16, 3), np.uint8)
+    >>> new, synthetic, per_gap = fill_gaps(imgs, np.array([0.1, 0.35]), VAE(VAEConfig(size=16, latent=4)), 0.1)
+    >>> len(new), int(synthetic.sum()), per_gap.tolist()
+    (6, 3, [0, 3])
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ReseqError(f"expected (M, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
+    steps = np.asarray(steps, dtype=np.float64).ravel()
+    m = len(images)
+    if len(steps) not in (m - 1, m) or m < 1:
+        raise ReseqError(f"{m} frames need {m - 1} steps (or {m} for a loop), got {len(steps)}")
+    counts = gap_counts(steps, threshold, max_insert)
+    out, mask = [], []
+    hw = images.shape[1:3]
+    for i in range(m):
+        out.append(images[i])
+        mask.append(False)
+        if i < len(counts) and counts[i]:
+            b = images[(i + 1) % m]
+            mids = interpolate(model, images[i], b, int(counts[i]), method=method, out_hw=hw,
+                               residual=residual)
+            out.extend(mids)
+            mask.extend([True] * len(mids))
+    return np.stack(out), np.array(mask, dtype=bool), counts

@@ -1,0 +1,441 @@
+"""A small convolutional variational autoencoder for animation frames, and its training loop.
+
+The model
+---------
+:class:`VAE` maps a square RGB image of side ``size`` (a power of two, 16 to 256; default 64)
+through ``log2(size / 4)`` stride-2 convolutions (32, 64, 128, 256, ... channels, BatchNorm-free,
+LeakyReLU) to a 4 x 4 feature map, and from there by two linear layers to the mean ``mu`` and the
+log-variance ``logvar`` of a diagonal Gaussian over a ``latent``-dimensional code ``z`` (default
+64). During training ``z = mu + exp(logvar / 2) * eps`` (the reparameterization trick); for
+encoding we use ``mu``. The decoder mirrors the encoder with transposed convolutions and ends in a
+sigmoid, so outputs are in [0, 1].
+
+The loss
+--------
+Per image, summed over pixels, averaged over the batch::
+
+    loss = recon(x_hat, x) + beta * KL(N(mu, exp(logvar)) || N(0, I))
+
+``recon`` is binary cross-entropy summed over all ``3 * size**2`` values (``recon="bce"``,
+the default, Kingma & Welling's Bernoulli decoder) or the summed squared error
+(``recon="mse"``). ``beta`` defaults to 1.0 (the plain VAE evidence lower bound). With the
+summed BCE the reconstruction term is roughly 10^3 - 10^4 nats per 64 px image and the KL term
+10^1 - 10^2, so beta = 1 keeps reconstructions sharp enough while still making the latent space
+smooth enough to interpolate in. No perceptual (LPIPS) term is used: see the package docstring.
+
+Square inputs
+-------------
+Frames come in any aspect ratio. The VAE sees them *squashed* (resized, not letterboxed) to
+``size x size``, so that every latent pixel carries picture, and decoded images are resized back
+to the aspect ratio of the frames they stand for (:func:`decode`, ``out_hw=``).
+
+Training
+--------
+:func:`train_vae` is deterministic for a given ``seed``: torch's generator is seeded, the order
+of the frames in each epoch is ``numpy.random.default_rng([seed, epoch]).permutation``, and the
+torch RNG state is saved with each checkpoint, so a resumed run continues exactly as an
+uninterrupted one would. A checkpoint (written atomically after each epoch) holds the model
+config, weights, optimizer state, the epoch, the loss history, the class names of the training
+frames, the image size and a format version; :func:`load_model` reads it back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._util import atomic_path, progress
+from ..errors import ReseqError
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "VAE",
+    "TrainResult",
+    "VAEConfig",
+    "decode",
+    "encode",
+    "load_model",
+    "load_training_frames",
+    "save_checkpoint",
+    "to_tensor",
+    "train_vae",
+    "vae_loss",
+]
+
+CHECKPOINT_VERSION = 1
+_FORMAT = "reseq-vae"
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture and loss settings of a :class:`VAE` (stored in every checkpoint)."""
+
+    size: int = 64
+    latent: int = 64
+    base_channels: int = 32
+    max_channels: int = 256
+    beta: float = 1.0
+    recon: str = "bce"
+
+    def __post_init__(self) -> None:
+        if self.size < 16 or self.size > 256 or self.size & (self.size - 1):
+            raise ReseqError(f"VAE image size must be a power of two from 16 to 256, got {self.size}")
+        if self.latent < 2:
+            raise ReseqError(f"VAE latent size must be at least 2, got {self.latent}")
+        if self.recon not in ("bce", "mse"):
+            raise ReseqError(f"unknown reconstruction loss {self.recon!r}; use 'bce' or 'mse'")
+        if not self.beta >= 0:
+            raise ReseqError(f"beta must be non-negative, got {self.beta}")
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels after each stride-2 convolution of the encoder."""
+        n = int(math.log2(self.size // 4))
+        return [min(self.base_channels * 2**i, self.max_channels) for i in range(n)]
+
+
+class VAE(nn.Module):
+    """Convolutional VAE on ``(B, 3, size, size)`` tensors in [0, 1].
+
+    ``classes`` (the training folders' names) and ``config`` travel with the model.
+
+    >>> import torch
+    >>> m = VAE(VAEConfig(size=32, latent=8))
+    >>> mu, logvar = m.encode(torch.zeros(2, 3, 32, 32))
+    >>> tuple(mu.shape), tuple(m.decode(mu).shape)
+    ((2, 8), (2, 3, 32, 32))
+    """
+
+    def __init__(self, config: VAEConfig | None = None, classes: list[str] | None = None):
+        super().__init__()
+        self.config = config or VAEConfig()
+        self.classes = list(classes or [])
+        ch = self.config.channels
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in ch:
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c_in = c
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        flat = ch[-1] * 4 * 4
+        self.fc_mu = nn.Linear(flat, self.config.latent)
+        self.fc_logvar = nn.Linear(flat, self.config.latent)
+        self.fc_dec = nn.Linear(self.config.latent, flat)
+        dec: list[nn.Module] = []
+        rev = ch[::-1]
+        for c, c_next in itertools.pairwise(rev):
+            dec += [nn.ConvTranspose2d(c, c_next, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        dec += [nn.ConvTranspose2d(rev[-1], 3, 4, stride=2, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+        self._top = ch[-1]
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x)."""
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h).clamp(-20.0, 10.0)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.fc_dec(z), 0.2).view(-1, self._top, 4, 4)
+        return self.decoder(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from latent codes."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logits, mu, logvar)`` with z sampled by reparameterization (training)."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+        return self.decode_logits(z), mu, logvar
+
+
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             beta: float = 1.0, recon: str = "bce") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(total, reconstruction, kl)``, each summed per image and averaged over the batch.
+
+    >>> import torch
+    >>> x = torch.full((1, 3, 2, 2), 0.5)
+    >>> total, rec, kl = vae_loss(torch.zeros(1, 3, 2, 2), x, torch.zeros(1, 4), torch.zeros(1, 4))
+    >>> round(rec.item(), 4), abs(kl.item())    # 12 values * ln 2; posterior = prior: KL 0
+    (8.3178, 0.0)
+    """
+    b = x.shape[0]
+    if recon == "bce":
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / b
+    else:
+        rec = F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / b
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
+    return rec + beta * kl, rec, kl
+
+
+# ---------------------------------------------------------------------------------------------
+# images <-> tensors
+
+def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
+    """``(N, H, W, 3)`` uint8 -> ``(N, 3, size, size)`` float32 in [0, 1] (squashed, bilinear).
+
+    >>> to_tensor(np.zeros((2, 9, 16, 3), np.uint8), 8).shape
+    torch.Size([2, 3, 8, 8])
+    """
+    images = _check_images(images)
+    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if t.shape[-2:] != (size, size):
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=True)
+    return t.clamp_(0.0, 1.0)
+
+
+def _from_tensor(t: torch.Tensor, out_hw: tuple[int, int] | None) -> np.ndarray:
+    if out_hw is not None and tuple(t.shape[-2:]) != tuple(out_hw):
+        t = F.interpolate(t, size=tuple(out_hw), mode="bilinear", align_corners=False,
+                          antialias=True)
+    return (t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ReseqError(f"expected RGB images of shape (N, H, W, 3), got {images.shape}")
+    if images.dtype != np.uint8:
+        raise ReseqError(f"expected uint8 images, got {images.dtype}")
+    return images
+
+
+@torch.no_grad()
+def encode(model: VAE, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Latent means ``(N, latent)`` float32 of ``(N, H, W, 3)`` uint8 images."""
+    model.eval()
+    images = _check_images(images)
+    out = [model.encode(to_tensor(images[i:i + batch], model.config.size))[0]
+           for i in range(0, len(images), batch)]
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(
+        (0, model.config.latent), np.float32)
+
+
+@torch.no_grad()
+def decode(model: VAE, z: np.ndarray, out_hw: tuple[int, int] | None = None,
+           batch: int = 64) -> np.ndarray:
+    """Decode latent codes ``(N, latent)`` to ``(N, H, W, 3)`` uint8, resized to ``out_hw``."""
+    model.eval()
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    if z.shape[1] != model.config.latent:
+        raise ReseqError(f"latent codes have {z.shape[1]} dimensions, the model {model.config.latent}")
+    parts = [_from_tensor(model.decode(torch.from_numpy(z[i:i + batch])), out_hw)
+             for i in range(0, len(z), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, *(out_hw or (0, 0)), 3), np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+
+def save_checkpoint(path: str | os.PathLike, model: VAE, optimizer: torch.optim.Optimizer | None = None,
+                    epoch: int = 0, history: list[float] | None = None, seed: int = 0,
+                    force: bool = True, extra: dict[str, Any] | None = None) -> Path:
+    """Write model config, weights, optimizer state, epoch, classes, size and version atomically."""
+    ckpt = {
+        "format": _FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": asdict(model.config),
+        "size": model.config.size,
+        "classes": list(model.classes),
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "epoch": int(epoch),
+        "history": [float(h) for h in (history or [])],
+        "seed": int(seed),
+        "torch_rng": torch.get_rng_state(),
+        "extra": dict(extra or {}),
+    }
+    with atomic_path(path, force=force) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)
+
+
+def _read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ReseqError(f"VAE model file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ReseqError(f"{path} is not a readable reseq VAE checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
+        raise ReseqError(f"{path} is not a reseq VAE checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise ReseqError(f"{path} has checkpoint version {ckpt.get('version')}; "
+                         f"this reseq reads version {CHECKPOINT_VERSION}")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike) -> VAE:
+    """Read a checkpoint written by :func:`train_vae`; the model is in eval mode.
+
+    ``model.checkpoint`` keeps the epoch, loss history and seed.
+    """
+    ckpt = _read_checkpoint(path)
+    model = _model_from(ckpt, path)
+    model.eval()
+    return model
+
+
+def _model_from(ckpt: dict[str, Any], path: str | os.PathLike) -> VAE:
+    try:
+        model = VAE(VAEConfig(**ckpt["config"]), classes=ckpt.get("classes"))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ReseqError(f"{path}: damaged VAE checkpoint ({type(exc).__name__})") from None
+    model.checkpoint = {k: ckpt.get(k) for k in ("epoch", "history", "seed", "extra")}
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+@dataclass
+class TrainResult:
+    """What :func:`train_vae` returns: the model (eval mode) and the mean loss of each epoch."""
+
+    model: VAE
+    history: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+
+
+def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int = 64,
+              latent: int = 64, epochs: int = 30, batch: int = 32, lr: float = 1e-3,
+              beta: float = 1.0, recon: str = "bce", seed: int = 0,
+              checkpoint: str | os.PathLike | None = None, resume: bool = False,
+              force: bool = False, show_progress: bool = True) -> TrainResult:
+    """Train a :class:`VAE` on ``(N, H, W, 3)`` uint8 frames for ``epochs`` epochs (in total).
+
+    With ``checkpoint`` the state is written there after every epoch (refusing to replace an
+    existing file unless ``force`` or ``resume``); with ``resume`` training continues from it up
+    to ``epochs``. Adam, mini-batches of ``batch`` frames reshuffled each epoch.
+    """
+    images = _check_images(images)
+    if len(images) == 0:
+        raise ReseqError("no frames to train the VAE on")
+    if epochs < 0 or batch < 1 or not lr > 0:
+        raise ReseqError("epochs must be >= 0, batch >= 1 and lr > 0")
+    torch.manual_seed(seed)
+    config = VAEConfig(size=size, latent=latent, beta=beta, recon=recon)
+    start, history, ckpt = 0, [], None
+    exists = checkpoint is not None and Path(checkpoint).exists()
+    if resume and not exists:
+        raise ReseqError(f"cannot resume: {checkpoint} does not exist")
+    if exists and not resume and not force:
+        raise ReseqError(f"{checkpoint} already exists; use --force to overwrite it "
+                         "or --resume to continue training it")
+    if resume:
+        ckpt = _read_checkpoint(checkpoint)
+        model = _model_from(ckpt, checkpoint)
+        config = model.config
+        if config.size != size or config.latent != latent:
+            raise ReseqError(f"{checkpoint} was trained at size {config.size} / latent "
+                             f"{config.latent}; resume with the same --size and --latent")
+    else:
+        model = VAE(config, classes=classes)
+    model.classes = list(classes if classes is not None else model.classes)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if ckpt is not None:
+        if ckpt.get("optimizer"):
+            opt.load_state_dict(ckpt["optimizer"])
+            for group in opt.param_groups:
+                group["lr"] = lr
+        start = int(ckpt.get("epoch", 0))
+        history = list(ckpt.get("history", []))
+        seed = int(ckpt.get("seed", seed))
+        if ckpt.get("torch_rng") is not None:
+            torch.set_rng_state(ckpt["torch_rng"])
+
+    data = to_tensor(images, config.size)
+    n = len(data)
+    steps_per_epoch = math.ceil(n / batch)
+    bar = progress(range(start, epochs), desc="training VAE", total=max(epochs - start, 0),
+                   enabled=show_progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        perm = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(n))
+        total = 0.0
+        for s in range(steps_per_epoch):
+            xb = data[perm[s * batch:(s + 1) * batch]]
+            logits, mu, logvar = model(xb)
+            loss, _, _ = vae_loss(logits, xb, mu, logvar, config.beta, config.recon)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(xb)
+        history.append(total / n)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{history[-1]:.1f}")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, opt, epoch + 1, history, seed, force=True)
+    model.eval()
+    model.checkpoint = {"epoch": max(epochs, start), "history": history, "seed": seed, "extra": {}}
+    return TrainResult(model=model, history=history, epochs_run=max(epochs - start, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# training data
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _load_folder(folder: Path, size: int) -> np.ndarray:
+    """Frames of one folder at long edge ``size`` (``reseq.frames.load_frames`` when present)."""
+    try:
+        from ..frames import load_frames
+    except ImportError:  # pragma: no cover - until reseq.frames lands
+        load_frames = None
+    if load_frames is not None:
+        return np.asarray(load_frames(str(folder), size=size, progress=False).array)
+    from PIL import Image  # pragma: no cover
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    out = []
+    for f in files:
+        im = Image.open(f)
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im).convert("RGB")
+        scale = size / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                       Image.Resampling.LANCZOS)
+        out.append(np.asarray(im))
+    if not out:
+        raise ReseqError(f"no image files in {folder}")
+    return np.stack(out)
+
+
+def load_training_frames(folders: list[str | os.PathLike], size: int = 64,
+                         ) -> tuple[np.ndarray, list[str], list[str]]:
+    """Frames of several folders squashed to ``size x size``: ``(images, labels, classes)``.
+
+    Each folder's name is the class label of its frames; ``classes`` lists them in order.
+    """
+    imgs, labels, classes = [], [], []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ReseqError(f"not a folder of frames: {folder}")
+        arr = _load_folder(folder, size)
+        name = folder.resolve().name
+        if name in classes:
+            raise ReseqError(f"two training folders are both named {name!r}")
+        classes.append(name)
+        sq = _from_tensor(to_tensor(arr, size), None)
+        imgs.append(sq)
+        labels += [name] * len(sq)
+    if not imgs:
+        raise ReseqError("no training folders given")
+    return np.concatenate(imgs), labels, classes
