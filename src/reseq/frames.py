@@ -1,0 +1,620 @@
+"""Frames in: any frame source becomes one ``(N, H, W, 3)`` uint8 array with provenance labels.
+
+:func:`load_frames` accepts
+
+- **a folder of images** (png, jpg/jpeg, webp, bmp, tif/tiff), read in natural order
+  (``2.png`` before ``10.png``). Files with other extensions and unreadable images are skipped
+  with a warning. A folder with no images of its own but with sub-folders of images (such as
+  ``sample:kenney``) is read one level deep, sub-folders in natural order, labels
+  ``sub/name.png``. Labels are the file names.
+- **a video file** through PyAV (mp4, mov, mkv, webm, avi, mpg, ...; anything FFmpeg opens):
+  every ``every``-th frame, from ``start`` to ``end`` seconds, at most ``max_frames``. Labels are
+  ``"frame 120 @ 4.000s"`` (frame number in the stream, presentation time). A file that ends
+  early (truncated, corrupt tail) keeps the frames decoded before the damage, with a warning; a
+  file of which fewer than two frames decode is an error.
+- **an animated GIF, APNG or WebP** (or multi-page TIFF) through Pillow: every frame, composed
+  by Pillow with the file's disposal and blending rules. Labels ``"frame 3 @ 0.300s"``.
+- ``"sample:NAME"``, a built-in sample from :mod:`reseq.assets` (``sample:bunny``,
+  ``sample:kenney-robot``, ...).
+
+A single still image is an error: sequencing needs at least two frames.
+
+Colour: every frame becomes 8-bit RGB. Transparent pixels (RGBA, LA, palette transparency) are
+composited onto ``background`` (white by default); grayscale and palette images are expanded;
+16-bit images are scaled to 8 bits (``round(v / 257)``), not clipped.
+
+Size policy (``size``, default 256): the *working size* is set by the first frame: its long
+edge is scaled to ``size`` pixels (up or down) keeping its aspect ratio; ``size=None`` keeps the
+first frame's native size. Every frame with a different native size is *letterboxed*: scaled to
+fit inside the working size, keeping its aspect, and centred on the background colour, so no
+content is ever cropped or distorted. Resampling is Pillow's Lanczos filter, deterministic.
+
+>>> import numpy as np
+>>> f = Frames(np.zeros((3, 4, 6, 3), np.uint8), ["a.png", "b.png", "c.png"], "demo")
+>>> len(f), f.height, f.width, f[1:].labels
+(3, 4, 6, ['b.png', 'c.png'])
+>>> frame_index(f, "b"), frame_index(f, "c.png"), frame_index(f, "-1")
+(1, 2, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+from ._util import progress as _progress
+from .errors import ReseqError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Frames",
+    "frame_index",
+    "load_frames",
+    "natural_key",
+    "parse_size",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+_ANIMATED_EXTENSIONS = frozenset({".gif", ".png", ".apng", ".webp", ".tif", ".tiff"})
+_PROGRESS_MIN = 16  # show a progress bar above this many frames
+
+Color = tuple[int, int, int]
+
+
+@dataclass
+class Frames:
+    """Frames at the working size, with one provenance label each.
+
+    ``array`` is ``(N, H, W, 3)`` uint8, what the networks see; ``labels[i]`` names frame ``i``
+    as the user knows it (file name, or video frame number and time); ``source`` is where the
+    frames came from. Indexing with an int, a slice, an index array or a boolean mask returns a
+    :class:`Frames` subset with the matching labels.
+    """
+
+    array: np.ndarray
+    labels: list[str]
+    source: str = ""
+    native_sizes: list[tuple[int, int]] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        arr = np.asarray(self.array)
+        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"Frames.array must be (N, H, W, 3) uint8, got {arr.shape} {arr.dtype}")
+        self.array = arr
+        self.labels = [str(x) for x in self.labels]
+        if len(self.labels) != len(arr):
+            raise ValueError(f"{len(self.labels)} labels for {len(arr)} frames")
+        if self.native_sizes is not None and len(self.native_sizes) != len(arr):
+            raise ValueError("native_sizes must have one entry per frame")
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, idx) -> Frames:
+        if isinstance(idx, (int, np.integer)):
+            n = len(self)
+            if not -n <= idx < n:
+                raise IndexError(f"frame index {idx} out of range for {n} frames")
+            idx = [int(idx) % n]
+        elif isinstance(idx, slice):
+            idx = list(range(len(self)))[idx]
+        else:
+            arr = np.asarray(idx)
+            if arr.dtype == bool:
+                if arr.shape != (len(self),):
+                    raise IndexError("boolean mask must have one entry per frame")
+                arr = np.flatnonzero(arr)
+            idx = [int(i) for i in arr.reshape(-1)]
+        labels = [self.labels[i] for i in idx]
+        sizes = None if self.native_sizes is None else [self.native_sizes[i] for i in idx]
+        return Frames(self.array[idx], labels, self.source, sizes)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.array)
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[2])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The working size as (width, height)."""
+        return self.width, self.height
+
+    def __repr__(self) -> str:
+        first = self.labels[0] if self.labels else ""
+        last = self.labels[-1] if self.labels else ""
+        return (f"Frames(n={len(self)}, size={self.width}x{self.height}, source={self.source!r}, "
+                f"labels={first!r}..{last!r})")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders embedded numbers numerically, case-insensitively.
+
+    >>> sorted(["10.png", "2.png", "b1.png", "B01a.png"], key=natural_key)
+    ['2.png', '10.png', 'b1.png', 'B01a.png']
+    """
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
+
+
+def parse_size(value: str | int | None) -> int | None:
+    """Parse a ``--size`` value: a positive long edge in pixels, or ``native``/``none`` (None).
+
+    >>> parse_size("256"), parse_size("native"), parse_size(None), parse_size(64)
+    (256, None, None, 64)
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        n = int(value)
+    else:
+        text = str(value).strip().lower()
+        if text in ("native", "none", "original", ""):
+            return None
+        try:
+            n = int(text)
+        except ValueError:
+            raise ReseqError(f"--size must be a positive number of pixels or 'native', "
+                             f"got {value!r}") from None
+    if n < 1:
+        raise ReseqError(f"--size must be a positive number of pixels or 'native', got {value!r}")
+    return n
+
+
+def _parse_background(background) -> Color:
+    if isinstance(background, str):
+        from PIL import ImageColor
+
+        try:
+            rgb = ImageColor.getrgb(background)
+        except ValueError:
+            raise ReseqError(f"unknown background colour {background!r}") from None
+        return int(rgb[0]), int(rgb[1]), int(rgb[2])
+    try:
+        r, g, b = (int(c) for c in background)
+    except (TypeError, ValueError):
+        raise ReseqError(f"background must be an (r, g, b) triple, got {background!r}") from None
+    if not all(0 <= c <= 255 for c in (r, g, b)):
+        raise ReseqError(f"background components must be 0..255, got {background!r}")
+    return r, g, b
+
+
+def frame_index(frames: Frames | Sequence[str], key: str | int) -> int:
+    """Resolve a frame as the user knows it to its 0-based index.
+
+    ``key`` may be a label (``"0012.png"``), a label without its extension (``"0012"``), the
+    ``"frame 120"`` part of a video label, a file name inside a sub-folder label
+    (``"robot_walk0"`` for ``"robot/robot_walk0.png"``), or a 0-based integer index (negative
+    counts from the end). Names win over indices: in a folder ``1.png ... 20.png``, ``"12"`` is
+    ``12.png``. Raises :class:`ReseqError` when nothing or more than one frame matches.
+    """
+    labels = frames.labels if isinstance(frames, Frames) else list(frames)
+    text = str(key).strip()
+
+    def unique(matches: list[int], how: str) -> int | None:
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(labels[i] for i in matches[:5])
+            raise ReseqError(f"frame {text!r} is ambiguous: {how} {names}")
+        return None
+
+    for how, name_of in [
+        ("labels", lambda s: s),
+        ("names without extension", lambda s: os.path.splitext(s)[0] if "." in s[-6:] else s),
+        ("frame numbers", lambda s: s.split(" @ ")[0]),
+        ("file names", lambda s: s.rsplit("/", 1)[-1]),
+        ("file names without extension", lambda s: os.path.splitext(s.rsplit("/", 1)[-1])[0]),
+    ]:
+        found = unique([i for i, s in enumerate(labels) if name_of(s) == text], how)
+        if found is not None:
+            return found
+    if re.fullmatch(r"[+-]?\d+", text):
+        i = int(text)
+        if -len(labels) <= i < len(labels):
+            return i % len(labels)
+        raise ReseqError(f"frame index {i} is out of range: there are {len(labels)} frames")
+    sample = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+    raise ReseqError(f"no frame named {text!r} (labels look like: {sample}; or give an index)")
+
+
+# --------------------------------------------------------------------------- colour & size
+
+
+def _to_rgb(im: Image.Image, background: Color) -> Image.Image:
+    """Any Pillow image -> 8-bit RGB, compositing transparency onto ``background``."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(im)
+        if mode == "F":
+            arr = arr.astype(np.float64)
+            hi = float(np.nanmax(arr)) if arr.size else 0.0
+            arr8 = np.clip(np.rint(arr * (255.0 if hi <= 1.0 else 1.0)), 0, 255)
+        else:
+            arr = arr.astype(np.int64)
+            # 16-bit data (I;16*, or I holding 0..65535): scale, don't clip.
+            arr8 = np.clip((arr + 128) // 257, 0, 255) if mode != "I" or arr.max() > 255 else arr
+        gray = Image.fromarray(arr8.astype(np.uint8), "L")
+        return gray.convert("RGB")
+    if (mode == "P" and "transparency" in im.info) or mode in ("PA", "LA", "La", "RGBa"):
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode == "RGBA":
+        base = Image.new("RGB", im.size, background)
+        base.paste(im, mask=im.getchannel("A"))
+        return base
+    return im.convert("RGB")
+
+
+def _working_size(native: tuple[int, int], size: int | None) -> tuple[int, int]:
+    w, h = native
+    if size is None:
+        return w, h
+    scale = size / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _fit(im: Image.Image, target: tuple[int, int], background: Color) -> Image.Image:
+    """Resize ``im`` (RGB) to ``target``, letterboxing when the aspect ratio differs."""
+    if im.size == target:
+        return im
+    tw, th = target
+    w, h = im.size
+    if w * th == h * tw:  # same aspect: plain resize
+        return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    scale = min(tw / w, th / h)
+    nw, nh = max(1, min(tw, round(w * scale))), max(1, min(th, round(h * scale)))
+    inner = im.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    canvas = Image.new("RGB", target, background)
+    canvas.paste(inner, ((tw - nw) // 2, (th - nh) // 2))
+    return canvas
+
+
+class _Assembler:
+    """Collects frames, fixing the working size on the first one."""
+
+    def __init__(self, size: int | None, background: Color) -> None:
+        self.size = size
+        self.background = background
+        self.target: tuple[int, int] | None = None
+        self.arrays: list[np.ndarray] = []
+        self.labels: list[str] = []
+        self.native: list[tuple[int, int]] = []
+        self.letterboxed = 0
+
+    def add(self, im: Image.Image, label: str) -> None:
+        rgb = _to_rgb(im, self.background)
+        if self.target is None:
+            self.target = _working_size(rgb.size, self.size)
+            self.first_native = rgb.size
+        elif rgb.size != self.first_native:
+            self.letterboxed += 1
+        self.native.append(rgb.size)
+        self.arrays.append(np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8))
+        self.labels.append(label)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def result(self, source: str) -> Frames:
+        if len(self.arrays) < 2:
+            raise ReseqError(f"{source}: need at least 2 frames, got {len(self.arrays)}")
+        if self.letterboxed:
+            logger.info("%s: %d frames of other sizes letterboxed to %dx%d", source,
+                        self.letterboxed, *self.target)
+        return Frames(np.stack(self.arrays), self.labels, source, self.native)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _open_image(path: Path) -> Image.Image:
+    im = Image.open(path)
+    im.load()
+    return im
+
+
+def _folder_files(folder: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """(image files with labels, skipped non-image names) of a folder, natural order."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: natural_key(e.name))
+    except PermissionError:
+        raise ReseqError(f"cannot read folder {folder}: permission denied") from None
+    except OSError as exc:
+        raise ReseqError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+    images, skipped, subdirs = [], [], []
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            subdirs.append(Path(e.path))
+        elif Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
+            images.append((Path(e.path), e.name))
+        else:
+            skipped.append(e.name)
+    if not images and subdirs:  # one level deep, e.g. a folder of characters
+        for sub in subdirs:
+            inner, inner_skipped = _folder_files_flat(sub)
+            images.extend((p, f"{sub.name}/{p.name}") for p in inner)
+            skipped.extend(f"{sub.name}/{s}" for s in inner_skipped)
+    return images, skipped
+
+
+def _folder_files_flat(folder: Path) -> tuple[list[Path], list[str]]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: natural_key(e.name))
+    except OSError as exc:
+        raise ReseqError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+    images, skipped = [], []
+    for e in entries:
+        if e.name.startswith(".") or e.is_dir():
+            continue
+        if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(Path(e.path))
+        else:
+            skipped.append(e.name)
+    return images, skipped
+
+
+def _summarize(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _load_folder(folder: Path, size: int | None, background: Color, every: int,
+                 max_frames: int | None, show: bool) -> Frames:
+    files, skipped = _folder_files(folder)
+    if skipped:
+        warnings.warn(f"{folder}: skipped {len(skipped)} non-image file(s): {_summarize(skipped)}",
+                      stacklevel=3)
+    if not files:
+        raise ReseqError(f"{folder} contains no images (png, jpg, webp, bmp, tif)")
+    files = files[::every]
+    if max_frames is not None:
+        files = files[:max_frames]
+    out = _Assembler(size, background)
+    unreadable: list[str] = []
+    it = _progress(files, desc="loading frames", total=len(files),
+                   enabled=show and len(files) > _PROGRESS_MIN, unit="frame")
+    for path, label in it:
+        try:
+            im = ImageOps.exif_transpose(_open_image(path))
+        except PermissionError:
+            unreadable.append(f"{label} (permission denied)")
+            continue
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            unreadable.append(label)
+            continue
+        out.add(im, label)
+    if unreadable:
+        warnings.warn(f"{folder}: skipped {len(unreadable)} unreadable image(s): "
+                      f"{_summarize(unreadable)}", stacklevel=3)
+    if len(out) == 0:
+        raise ReseqError(f"{folder} has no readable images "
+                         f"({len(unreadable)} unreadable: {_summarize(unreadable, 3)})")
+    if len(out) == 1:
+        raise ReseqError(f"{folder} has only one readable image ({out.labels[0]}); "
+                         "need at least 2 frames")
+    return out.result(str(folder))
+
+
+def _load_animated(path: Path, im: Image.Image, size: int | None, background: Color,
+                   every: int, max_frames: int | None, show: bool) -> Frames:
+    n = getattr(im, "n_frames", 1)
+    out = _Assembler(size, background)
+    t = 0.0
+    want = range(0, n, every)
+    total = len(want) if max_frames is None else min(len(want), max_frames)
+    bar = _progress(range(total), desc="loading frames", total=total,
+                    enabled=show and total > _PROGRESS_MIN, unit="frame")
+    bar_it = iter(bar)
+    try:
+        for i, frame in enumerate(ImageSequence.Iterator(im)):
+            duration = float(frame.info.get("duration", 0) or 0) / 1000.0
+            if i % every == 0:
+                # convert() makes a composed, independent copy of the current canvas.
+                rgba = frame.convert("RGBA") if frame.mode != "RGB" else frame.copy()
+                out.add(rgba, f"frame {i} @ {t:.3f}s")
+                next(bar_it, None)
+                if max_frames is not None and len(out) >= max_frames:
+                    break
+            t += duration
+    except (OSError, ValueError, EOFError) as exc:
+        if len(out) < 2:
+            raise ReseqError(f"cannot decode {path}: {exc}") from None
+        warnings.warn(f"{path}: stopped after {len(out)} frames: {exc}", stacklevel=3)
+    return out.result(str(path))
+
+
+def _load_video(path: Path, size: int | None, background: Color, every: int,
+                start: float | None, end: float | None, max_frames: int | None,
+                show: bool) -> Frames:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)}") from None
+    with container:
+        if not container.streams.video:
+            raise ReseqError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else None
+        t0 = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+        sought = False
+        if start and start > 0:
+            if tb:
+                container.seek(int((start + t0) / tb), stream=stream, backward=True,
+                               any_frame=False)
+                sought = True
+        total = stream.frames or (round(float(stream.duration * tb) * fps)
+                                  if stream.duration and tb and fps else None)
+        if total:
+            lo = round((start or 0) * fps) if fps else 0
+            hi = min(total, round(end * fps)) if end is not None and fps else total
+            total = max(0, math.ceil((hi - lo) / every))
+            if max_frames is not None:
+                total = min(total, max_frames)
+        out = _Assembler(size, background)
+        bar = _progress(range(total or 0), desc="decoding video", total=total,
+                        enabled=show and (total is None or total > _PROGRESS_MIN), unit="frame")
+        bar_it = iter(bar)
+        count = -1  # index of the decoded frame in the stream (when decoding from the start)
+        kept_seen = 0  # frames at/after start, for `every`
+        error: str | None = None
+        try:
+            for frame in container.decode(stream):
+                count += 1
+                if frame.pts is not None and tb:
+                    t = float(frame.pts * tb) - t0
+                elif fps:
+                    t = count / fps
+                else:
+                    t = float(count)
+                number = round(t * fps) if (sought and fps) else count
+                if start is not None and t < start - 1e-6:
+                    continue
+                if end is not None and t >= end - 1e-6:
+                    break
+                if kept_seen % every == 0:
+                    out.add(frame.to_image(), f"frame {number} @ {t:.3f}s")
+                    next(bar_it, None)
+                    if max_frames is not None and len(out) >= max_frames:
+                        kept_seen += 1
+                        break
+                kept_seen += 1
+        except av.error.FFmpegError as exc:
+            error = _av_message(exc)
+        close = getattr(bar, "close", None)
+        if close:
+            close()
+    if error is not None:
+        if len(out) < 2:
+            raise ReseqError(f"cannot decode video {path}: {error}")
+        warnings.warn(f"{path}: video is damaged after {out.labels[-1]}; kept the {len(out)} "
+                      f"frames decoded before the error ({error})", stacklevel=3)
+    if len(out) < 2:
+        what = "frames in the requested range" if (start or end) else "decodable frames"
+        raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
+    return out.result(str(path))
+
+
+def _av_message(exc: BaseException) -> str:
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(msg).split())[:200]
+
+
+def _check_args(every: int, start: float | None, end: float | None,
+                max_frames: int | None) -> None:
+    if not isinstance(every, (int, np.integer)) or every < 1:
+        raise ReseqError(f"every must be a positive integer, got {every!r}")
+    if start is not None and start < 0:
+        raise ReseqError(f"start must be >= 0 seconds, got {start}")
+    if end is not None and start is not None and end <= start:
+        raise ReseqError(f"end ({end}) must be after start ({start})")
+    if max_frames is not None and max_frames < 2:
+        raise ReseqError(f"max_frames must be at least 2, got {max_frames}")
+
+
+def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: int = 1,
+                start: float | None = None, end: float | None = None,
+                max_frames: int | None = None, background: Color | str = (255, 255, 255),
+                progress: bool = True) -> Frames:
+    """Load frames from a folder, a video, an animated image or ``sample:NAME``.
+
+    ``size`` is the working long edge in pixels (None or ``"native"``: the first frame's size);
+    ``every`` keeps every k-th frame; ``start``/``end`` (seconds, videos only) select the time
+    range ``start <= t < end``; ``max_frames`` caps the count; ``background`` is the colour
+    transparent pixels and letterbox bars become. See the module docstring for the policies.
+    """
+    size = parse_size(size)
+    bg = _parse_background(background)
+    _check_args(every, start, end, max_frames)
+    text = os.fspath(source)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.startswith("sample:"):
+        from .assets import sample_source
+
+        path = sample_source(text)
+        frames = load_frames(path, size=size, every=every, start=start, end=end,
+                             max_frames=max_frames, background=bg, progress=progress)
+        frames.source = text
+        return frames
+    path = Path(text).expanduser()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ReseqError(f"{path} does not exist") from None
+    except PermissionError:
+        raise ReseqError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise ReseqError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        if start is not None or end is not None:
+            raise ReseqError("start/end (seconds) apply to videos; for a folder use --every "
+                             "and --max-frames, or pick frames by name")
+        return _load_folder(path, size, bg, every, max_frames, progress)
+    if not os.access(path, os.R_OK):
+        raise ReseqError(f"cannot read {path}: permission denied")
+    if st.st_size == 0:
+        raise ReseqError(f"{path} is empty (0 bytes)")
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTENSIONS or ext in _ANIMATED_EXTENSIONS:
+        try:
+            im = Image.open(path)
+        except PermissionError:
+            raise ReseqError(f"cannot read {path}: permission denied") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            raise ReseqError(f"cannot read {path} as an image: {_first_line(exc)}") from None
+        with im:
+            if getattr(im, "n_frames", 1) < 2:
+                raise ReseqError(f"{path} is a single image; need at least 2 frames (give a "
+                                 "folder, a video or an animated GIF/APNG/WebP)")
+            if start is not None or end is not None:
+                raise ReseqError("start/end (seconds) apply to videos; for an animated image "
+                                 "use --every and --max-frames")
+            return _load_animated(path, im, size, bg, every, max_frames, progress)
+    # Anything else: let FFmpeg try, and fall back to Pillow for images with odd extensions.
+    try:
+        return _load_video(path, size, bg, every, start, end, max_frames, progress)
+    except ReseqError as video_error:
+        try:
+            im = Image.open(path)
+        except Exception:
+            if "cannot read" in str(video_error) and "as a video" in str(video_error):
+                raise ReseqError(f"cannot read {path}: not a video, animated image or image "
+                                 "format reseq knows") from None
+            raise
+        with im:
+            if getattr(im, "n_frames", 1) < 2:
+                raise ReseqError(f"{path} is a single image; need at least 2 frames") from None
+            return _load_animated(path, im, size, bg, every, max_frames, progress)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
