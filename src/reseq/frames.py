@@ -149,11 +149,11 @@ class Frames:
 def natural_key(name: str) -> tuple:
     """Sort key that orders embedded numbers numerically, case-insensitively.
 
-    >>> sorted(["10.png", "2.png", "b1.png", "B01a.png"], key=natural_key)
-    ['2.png', '10.png', 'b1.png', 'B01a.png']
+    >>> sorted(["frame10.png", "frame2.png", "Frame3.png", "10.png", "2.png"], key=natural_key)
+    ['2.png', '10.png', 'frame2.png', 'Frame3.png', 'frame10.png']
     """
     parts = re.split(r"(\d+)", name)
-    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts if p), name
 
 
 def parse_size(value: str | int | None) -> int | None:
