@@ -45,7 +45,7 @@ def discordant_pairs(order: Sequence[int] | np.ndarray) -> int:
         return 0
     pairs = m * (m - 1) // 2
     tau = stats.kendalltau(np.arange(m), arr).statistic
-    return int(round((1.0 - float(tau)) * pairs / 2.0))
+    return round((1.0 - float(tau)) * pairs / 2.0)
 
 
 def kendall_tau_distance(order: Sequence[int] | np.ndarray) -> float:
