@@ -1,0 +1,92 @@
+"""Shared, session-scoped fixtures: the reference data, real clips, sample media, the CLI.
+
+- ``shared_dir``: ``../shared`` relative to the repository root (read-only reference data);
+- ``dev_clips``: ``shared_dir / "dev-clips"``, real animation clips as PNG frames in true order;
+- ``bunny_video``: the Big Buck Bunny MP4 (1280x720, 132 frames) from :mod:`reseq.assets`;
+- ``kenney_dir``: the folder of Kenney characters (one sub-folder each) from :mod:`reseq.assets`;
+- ``clip_frames(name, size=64)``: a dev clip loaded as :class:`reseq.frames.Frames` (cached);
+- ``run_cli(*args)``: runs the ``reseq`` command in a subprocess, returns the CompletedProcess.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = (REPO_ROOT / ".." / "shared").resolve()
+    if not (path / "dev-clips").is_dir():
+        pytest.fail(f"reference data missing: expected {path} (../shared from the repository root)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_clips(shared_dir: Path) -> Path:
+    return shared_dir / "dev-clips"
+
+
+@pytest.fixture(scope="session")
+def bunny_video() -> Path:
+    from reseq.assets import sample_source
+
+    return sample_source("bunny")
+
+
+@pytest.fixture(scope="session")
+def kenney_dir() -> Path:
+    from reseq.assets import sample_source
+
+    return sample_source("kenney")
+
+
+@pytest.fixture(scope="session")
+def clip_frames(dev_clips: Path) -> Callable:
+    """Factory: ``clip_frames("cyc_kenney_robot_walk", size=64)`` -> Frames (cached per session).
+
+    Returns the same Frames object for the same arguments; don't modify its array in place.
+    """
+    from reseq.frames import load_frames
+
+    cache: dict = {}
+
+    def load(name: str, size: int | None = 64):
+        key = (name, size)
+        if key not in cache:
+            path = dev_clips / name
+            if not path.is_dir():
+                raise ValueError(f"no dev clip {name!r} in {dev_clips}")
+            cache[key] = load_frames(path, size=size, progress=False)
+        return cache[key]
+
+    return load
+
+
+def _cli_command() -> list[str]:
+    script = Path(sys.executable).parent / "reseq"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from reseq.cli import main; main()"]
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., subprocess.CompletedProcess]:
+    """``run_cli("frames", "sample:bunny", env={...}, timeout=120)``: run reseq, capture text."""
+    import os
+
+    base = _cli_command()
+
+    def run(*args: str, env: dict | None = None, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
+                              env=full_env, timeout=timeout, check=False, **kwargs)
+
+    return run
