@@ -1,0 +1,596 @@
+"""Outputs: write a sequence of frames as a video, a GIF or PNG files, plus pictures about it.
+
+Every command ends here. :func:`write_sequence` takes the frames of a new sequence (an
+``(M, H, W, 3)`` uint8 array, already in output order), their labels, and the distance from each
+frame to the next, and writes
+
+* an **MP4** (H.264 through PyAV/libx264, yuv420p, even dimensions, constant frame rate),
+* an animated **GIF** (Pillow, an adaptive palette per frame, per-frame duration, looping), or
+* a **PNG sequence** ``0000.png, 0001.png, ...`` when the path ends in ``/`` or is a folder,
+
+and optionally an **index**: a JSON list with one object per output frame,
+``{"index", "label", "distance_to_next", "synthetic", ...}`` (and the same as CSV).
+
+:func:`contact_sheet` draws uniformly sampled frames of a sequence in a grid with their labels
+(the paper's Figures 3, 5 and 6); :func:`outlier_histogram` plots the outlier scores with the
+fitted generalized-gamma density and the threshold (paper section 4.3); :func:`mst_plot` lays
+out the minimum spanning tree in 2-D with thumbnails, for choosing key-frames.
+
+Nothing is ever overwritten without ``force``; every file is written to a temporary name and
+renamed into place, and all targets are checked before the first byte is written.
+
+>>> import numpy as np, tempfile, pathlib
+>>> frames = np.zeros((3, 8, 8, 3), np.uint8)
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "seq"
+>>> [p.name for p in write_sequence(str(out) + "/", frames, ["a", "b", "c"], [1.0, 2.0, None])]
+['seq']
+>>> sorted(p.name for p in out.iterdir())
+['0000.png', '0001.png', '0002.png']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._util import atomic_path, check_writable
+from .errors import ReseqError
+
+__all__ = [
+    "contact_sheet",
+    "index_records",
+    "mst_plot",
+    "outlier_histogram",
+    "output_kind",
+    "write_sequence",
+]
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+_PNG_NAME = re.compile(r"^\d+\.png$")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def output_kind(path: str | os.PathLike) -> str:
+    """``"mp4"``, ``"gif"`` or ``"png"`` (a folder) for an output path; ReseqError otherwise.
+
+    >>> output_kind("a/out.mp4"), output_kind("loop.GIF"), output_kind("frames/")
+    ('mp4', 'gif', 'png')
+    """
+    text = os.fspath(path)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return "png"
+    suffix = Path(text).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "mp4"
+    if suffix == ".gif":
+        return "gif"
+    raise ReseqError(
+        f"cannot tell what to write for {text!r}: use a .mp4 or .gif file, or a folder ending in '/'"
+    )
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ReseqError(f"expected frames of shape (M, H, W, 3), got {images.shape}")
+    if len(images) == 0:
+        raise ReseqError("no frames to write")
+    if images.dtype != np.uint8:
+        raise ReseqError(f"expected uint8 frames, got {images.dtype}")
+    return images
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def index_records(labels: Sequence[str], distances_to_next: Sequence[float | None],
+                  extra: Sequence[dict] | None = None) -> list[dict]:
+    """One dict per output frame: ``index``, ``label``, ``distance_to_next``, ``synthetic``,
+    then the keys of ``extra[i]`` (which may override ``synthetic``).
+
+    >>> index_records(["a.png", "b.png"], [0.25, None], [{"source_index": 3}, {"source_index": 0}])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [{'index': 0, 'label': 'a.png', 'distance_to_next': 0.25, 'synthetic': False, 'source_index': 3},
+     {'index': 1, 'label': 'b.png', 'distance_to_next': None, 'synthetic': False, 'source_index': 0}]
+    """
+    m = len(labels)
+    if len(distances_to_next) != m:
+        raise ReseqError(f"{m} labels but {len(distances_to_next)} distances")
+    if extra is not None and len(extra) != m:
+        raise ReseqError(f"{m} labels but {len(extra)} extra records")
+    records = []
+    for i in range(m):
+        d = distances_to_next[i]
+        rec: dict[str, Any] = {
+            "index": i,
+            "label": str(labels[i]),
+            "distance_to_next": None if d is None else _jsonable(float(d)),
+            "synthetic": False,
+        }
+        if extra is not None:
+            rec.update({str(k): _jsonable(v) for k, v in extra[i].items()})
+        records.append(rec)
+    return records
+
+
+def _write_json(path: Path, records: list[dict], force: bool) -> None:
+    with atomic_path(path, force) as tmp:
+        tmp.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+
+
+def _write_csv(path: Path, records: list[dict], force: bool) -> None:
+    fields: list[str] = []
+    for rec in records:
+        fields.extend(k for k in rec if k not in fields)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in fields})
+    with atomic_path(path, force) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _check_folder(path: Path, force: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise ReseqError(f"{path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ReseqError(f"folder {path} is not empty; use --force to replace its numbered PNGs")
+
+
+def _fps_fraction(fps: float) -> Fraction:
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ReseqError(f"fps must be a positive number, got {fps}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+# --------------------------------------------------------------------------------------------
+# writers
+
+
+def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int) -> None:
+    import av
+
+    h, w = images.shape[1:3]
+    pad_h, pad_w = h % 2, w % 2
+    if pad_h or pad_w:  # yuv420p needs even sizes: repeat the last row/column
+        images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    with atomic_path(path, force) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=_fps_fraction(fps))
+            stream.width = w + pad_w
+            stream.height = h + pad_h
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            for img in images:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def _to_palette(img: np.ndarray):
+    from PIL import Image
+
+    im = Image.fromarray(img, "RGB")
+    # median cut: exact when the frame has at most 256 colours (pixel art), adaptive otherwise
+    return im.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+
+
+def _write_gif(path: Path, images: np.ndarray, fps: float, force: bool, loop: bool) -> None:
+    duration = round(1000.0 / fps)
+    if duration < 20:
+        raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
+                         "use a lower fps or an .mp4")
+    frames = [_to_palette(img) for img in images]
+    kwargs: dict[str, Any] = {"duration": duration, "disposal": 1}
+    if loop:
+        kwargs["loop"] = 0  # forever; without the key the GIF plays once
+    with atomic_path(path, force) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       optimize=False, **kwargs)
+
+
+def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
+    from PIL import Image
+
+    _check_folder(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width = max(4, len(str(len(images) - 1)))
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        for i, img in enumerate(images):
+            Image.fromarray(img, "RGB").save(tmp_dir / f"{i:0{width}d}.png")
+        if not path.exists():
+            os.rename(tmp_dir, path)
+        elif not any(path.iterdir()):
+            os.rmdir(path)
+            os.rename(tmp_dir, path)
+        else:  # force: replace the numbered PNGs of an earlier run, leave anything else alone
+            for old in path.iterdir():
+                if old.is_file() and _PNG_NAME.match(old.name):
+                    old.unlink()
+            for new in sorted(tmp_dir.iterdir()):
+                os.replace(new, path / new.name)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir)
+
+
+def write_sequence(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: Sequence[str],
+    distances_to_next: Sequence[float | None],
+    fps: float = 12.0,
+    force: bool = False,
+    index: str | os.PathLike | None = None,
+    index_csv: bool | str | os.PathLike = False,
+    extra: Sequence[dict] | None = None,
+    loop: bool = True,
+    crf: int = 18,
+) -> list[Path]:
+    """Write frames (already in output order) to ``path`` and return the files written.
+
+    Parameters
+    ----------
+    path : ``*.mp4`` (also .m4v/.mov/.mkv; H.264 yuv420p), ``*.gif``, or a folder (a path
+        ending in ``/`` or an existing directory) for ``0000.png, 0001.png, ...``.
+    images : (M, H, W, 3) uint8.
+    labels, distances_to_next : one per frame; ``distances_to_next[i]`` is the distance from
+        frame i to frame i + 1 (``None`` for the last frame of a path).
+    fps : frames per second (GIF: per-frame duration ``round(1000 / fps)`` ms, stored by the
+        format in 10 ms units).
+    index : write the JSON index here (a path ending in ``.csv`` writes CSV instead).
+    index_csv : ``True`` also writes the index as CSV beside the JSON index (or beside the
+        output when ``index`` is None); a path writes it there.
+    extra : per-frame dicts merged into the index records (e.g. ``source_index``,
+        ``synthetic``).
+    loop : GIF only: loop forever (default) or play once.
+    crf : H.264 quality (lower is better; 18 is visually lossless for most content).
+
+    Identical consecutive frames are merged by the GIF writer (their durations add up), so a
+    GIF can hold fewer frames than the index lists.
+    """
+    images = _check_images(images)
+    m = len(images)
+    if len(labels) != m:
+        raise ReseqError(f"{m} frames but {len(labels)} labels")
+    records = index_records(labels, distances_to_next, extra)
+    kind = output_kind(path)
+    out = Path(path)
+
+    targets: list[tuple[str, Path]] = [(kind, out)]
+    if index is not None:
+        ipath = Path(index)
+        targets.append(("csv" if ipath.suffix.lower() == ".csv" else "json", ipath))
+    if index_csv:
+        if isinstance(index_csv, (str, os.PathLike)):
+            cpath = Path(index_csv)
+        elif index is not None:
+            cpath = Path(index).with_suffix(".csv")
+        else:
+            cpath = out.parent / (out.name + ".csv") if kind == "png" else out.with_suffix(".csv")
+        if cpath not in [t[1] for t in targets]:
+            targets.append(("csv", cpath))
+
+    # check every target before writing anything
+    resolved = [t[1].resolve() for t in targets]
+    if len(set(resolved)) != len(resolved):
+        raise ReseqError("two outputs would be written to the same file: "
+                         + ", ".join(str(t[1]) for t in targets))
+    for k, p in targets:
+        if k == "png":
+            _check_folder(p, force)
+        else:
+            if p.is_dir():
+                raise ReseqError(f"{p} is a folder; expected a file name")
+            check_writable(p, force)
+    if kind == "gif":
+        _fps_fraction(fps)
+        if round(1000.0 / fps) < 20:
+            raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
+                             "use a lower fps or an .mp4")
+    else:
+        _fps_fraction(fps)
+
+    written: list[Path] = []
+    for k, p in targets:
+        if k == "mp4":
+            _write_mp4(p, images, fps, force, crf)
+        elif k == "gif":
+            _write_gif(p, images, fps, force, loop)
+        elif k == "png":
+            _write_pngs(p, images, force)
+        elif k == "json":
+            _write_json(p, records, force)
+        else:
+            _write_csv(p, records, force)
+        written.append(p)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# pictures
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _fit_text(draw, text: str, font, width: int) -> str:
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and draw.textlength(text + "…", font=font) > width:
+        text = text[1:] if "/" in text else text[:-1]
+    return text + "…"
+
+
+def _sample_indices(m: int, n: int) -> np.ndarray:
+    k = max(1, min(n, m))
+    return np.unique(np.round(np.linspace(0, m - 1, k)).astype(int))
+
+
+def _thumb_scale(h: int, w: int, lo: int = 96, hi: int = 256) -> float:
+    big = max(h, w)
+    if big > hi:
+        return hi / big
+    if big < lo:
+        return float(math.ceil(lo / big))
+    return 1.0
+
+
+def contact_sheet(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: Sequence[str],
+    n: int = 16,
+    cols: int | None = None,
+    title: str | None = None,
+    force: bool = False,
+) -> Path:
+    """A PNG grid of ``n`` uniformly sampled frames of a sequence, each with ``position: label``
+    underneath (the first and last frames always included). Returns the path written.
+    """
+    from PIL import Image, ImageDraw
+
+    images = _check_images(images)
+    if len(labels) != len(images):
+        raise ReseqError(f"{len(images)} frames but {len(labels)} labels")
+    if n < 1:
+        raise ReseqError("a contact sheet needs at least one frame (n >= 1)")
+    out = check_writable(path, force)
+    picks = _sample_indices(len(images), n)
+    k = len(picks)
+    cols = cols or math.ceil(math.sqrt(k))
+    cols = max(1, min(cols, k))
+    rows = math.ceil(k / cols)
+
+    h, w = images.shape[1:3]
+    s = _thumb_scale(h, w)
+    tw, th = max(1, round(w * s)), max(1, round(h * s))
+    font_size = max(10, min(14, tw // 12))
+    font = _font(font_size)
+    pad, text_h = 6, font_size + 6
+    title_h = (font_size + 12) if title else 0
+    sheet = Image.new("RGB", (cols * (tw + pad) + pad, title_h + rows * (th + text_h + pad) + pad),
+                      "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((pad, pad), _fit_text(draw, title, _font(font_size + 2), sheet.width - 2 * pad),
+                  fill="black", font=_font(font_size + 2))
+    resample = Image.Resampling.NEAREST if s >= 1 else Image.Resampling.LANCZOS
+    for slot, i in enumerate(picks):
+        r, c = divmod(slot, cols)
+        x = pad + c * (tw + pad)
+        y = title_h + pad + r * (th + text_h + pad)
+        thumb = Image.fromarray(images[i], "RGB")
+        if (tw, th) != (w, h):
+            thumb = thumb.resize((tw, th), resample)
+        sheet.paste(thumb, (x, y))
+        draw.rectangle((x - 1, y - 1, x + tw, y + th), outline=(200, 200, 200))
+        text = _fit_text(draw, f"{i}: {labels[i]}", font, tw)
+        draw.text((x, y + th + 2), text, fill="black", font=font)
+    with atomic_path(out, force) as tmp:
+        sheet.save(tmp, format="PNG")
+    return out
+
+
+def outlier_histogram(
+    path: str | os.PathLike,
+    scores: np.ndarray,
+    params: Sequence[float],
+    threshold: float,
+    mask: np.ndarray,
+    force: bool = False,
+    title: str | None = None,
+) -> Path:
+    """Histogram of the outlier scores X_i (inliers and outliers coloured apart) with the
+    fitted generalized-gamma density ``scipy.stats.gengamma(*params)`` and the threshold T.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    scores = np.asarray(scores, dtype=float)
+    mask = np.asarray(mask, dtype=bool)
+    if scores.ndim != 1 or scores.shape != mask.shape or len(scores) == 0:
+        raise ReseqError("scores and mask must be 1-D arrays of the same, non-zero length")
+    out = check_writable(path, force)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    try:
+        bins = np.histogram_bin_edges(scores, bins="auto")
+        if len(bins) > 61:
+            bins = np.linspace(scores.min(), scores.max(), 61)
+        ax.hist([scores[~mask], scores[mask]], bins=bins, stacked=True, density=True,
+                color=["#4c72b0", "#dd5555"],
+                label=[f"frames ({(~mask).sum()})", f"outliers ({mask.sum()})"])
+        lo = min(scores.min(), float(threshold))
+        hi = max(scores.max(), float(threshold))
+        span = hi - lo or 1.0
+        xs = np.linspace(lo - 0.05 * span, hi + 0.05 * span, 400)
+        try:
+            pdf = stats.gengamma(*params).pdf(xs)
+            ax.plot(xs, pdf, color="black", lw=1.5, label="generalized gamma fit")
+        except (ValueError, TypeError):  # pragma: no cover - params from a failed fit
+            pass
+        ax.axvline(float(threshold), color="#dd5555", ls="--", lw=1.5,
+                   label=f"T = {float(threshold):.4g}")
+        ax.set_xlabel("X_i: mean distance to the K nearest neighbours")
+        ax.set_ylabel("density")
+        ax.set_title(title or "Outlier scores")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        with atomic_path(out, force) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _tree_edges(tree: Any, n: int) -> list[tuple[int, int, float]]:
+    """Edges (i, j, w) from an MST given as a networkx graph, a scipy sparse / dense matrix,
+    or a sequence of (i, j[, w]) rows."""
+    if hasattr(tree, "edges") and hasattr(tree, "nodes"):  # networkx
+        return [(int(i), int(j), float(d.get("weight", 1.0))) for i, j, d in tree.edges(data=True)]
+    if hasattr(tree, "tocoo"):
+        coo = tree.tocoo()
+        return [(int(i), int(j), float(w)) for i, j, w in zip(coo.row, coo.col, coo.data, strict=True)]
+    arr = np.asarray(tree, dtype=float)
+    if arr.ndim == 2 and arr.shape == (n, n):
+        i, j = np.nonzero(np.triu(arr + arr.T))
+        return [(int(a), int(b), float(arr[a, b] or arr[b, a])) for a, b in zip(i, j, strict=True)]
+    rows = [tuple(r) for r in np.atleast_2d(arr)]
+    return [(int(r[0]), int(r[1]), float(r[2]) if len(r) > 2 else 1.0) for r in rows if len(r) >= 2]
+
+
+def _tree_layout(n: int, edges: list[tuple[int, int, float]], seed: int = 0) -> np.ndarray:
+    """2-D positions in [0, 1]: Kamada-Kawai on hop counts capped as ``min(h, 4 + sqrt(h))`` (so
+    long chains fold into the square instead of running off in a line); spring layout for
+    more than 200 frames."""
+    import networkx as nx
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    if n == 1:
+        return np.full((1, 2), 0.5)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from((a, b) for a, b, _ in edges)
+    if n <= 200:
+        rows = [e[0] for e in edges] + [e[1] for e in edges]
+        cols = [e[1] for e in edges] + [e[0] for e in edges]
+        g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+        hops = shortest_path(g, directed=False, unweighted=True)
+        hops[~np.isfinite(hops)] = hops[np.isfinite(hops)].max() + 1  # a forest, not a tree
+        dist = np.minimum(hops, 4 + np.sqrt(hops))
+        layout = nx.kamada_kawai_layout(graph, dist={i: dict(enumerate(r)) for i, r in
+                                                     enumerate(dist)})
+    else:
+        layout = nx.spring_layout(graph, seed=seed, iterations=100)
+    pos = np.array([layout[i] for i in range(n)], dtype=float)
+    pos = pos - pos.min(axis=0)
+    return pos / max(float(pos.max()), 1e-12)
+
+
+def mst_plot(
+    path: str | os.PathLike,
+    tree: Any,
+    images: np.ndarray,
+    labels: Sequence[str],
+    keys: Sequence[int] = (),
+    force: bool = False,
+    thumbnails: bool | None = None,
+    title: str | None = None,
+) -> Path:
+    """A picture of the minimum spanning tree for choosing key-frames: the tree laid out in
+    2-D (classical MDS of tree hop distances, refined by Kamada-Kawai), a thumbnail or a dot at
+    every frame, the frame's number and label beside it, key-frames ringed in red.
+
+    ``tree``: the MST as a networkx graph, a sparse/dense matrix, or rows (i, j[, w]).
+    Thumbnails are drawn when there are at most 150 frames unless ``thumbnails`` says otherwise.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    images = _check_images(images)
+    n = len(images)
+    if len(labels) != n:
+        raise ReseqError(f"{n} frames but {len(labels)} labels")
+    out = check_writable(path, force)
+    edges = _tree_edges(tree, n)
+    pos = _tree_layout(n, edges)
+    if thumbnails is None:
+        thumbnails = n <= 150
+    size = min(14.0, max(6.0, math.sqrt(n) * 1.6))
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    try:
+        for a, b, _ in edges:
+            ax.plot(pos[[a, b], 0], pos[[a, b], 1], color="#999999", lw=1, zorder=1)
+        keyset = {int(k) for k in keys}
+        if thumbnails:
+            h, w = images.shape[1:3]
+            target = size * 100 / max(7.0, math.sqrt(n) * 2.8)  # pixels per thumbnail
+            zoom = target / max(h, w)
+            for i in range(n):
+                box = OffsetImage(images[i], zoom=zoom)
+                ab = AnnotationBbox(box, pos[i], frameon=True, pad=0.1, zorder=2,
+                                    bboxprops={"edgecolor": "red" if i in keyset else "#cccccc",
+                                               "lw": 3 if i in keyset else 0.5})
+                ax.add_artist(ab)
+        else:
+            colors = ["red" if i in keyset else "#4c72b0" for i in range(n)]
+            ax.scatter(pos[:, 0], pos[:, 1], s=18, c=colors, zorder=2)
+        fs = 7 if n > 60 else 8
+        for i in range(n):
+            text = f"{i}" if n > 60 else f"{i} {labels[i]}"
+            ax.annotate(text, pos[i], xytext=(0, -3), textcoords="offset points", ha="center",
+                        va="top", fontsize=fs, color="red" if i in keyset else "black", zorder=5,
+                        bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                              "alpha": 0.8})
+        ax.set_xlim(-0.08, 1.08)
+        ax.set_ylim(-0.08, 1.08)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(title or f"Minimum spanning tree of {n} frames (frame numbers; key-frames in red)")
+        fig.tight_layout()
+        with atomic_path(out, force) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return out
