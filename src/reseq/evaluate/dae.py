@@ -39,10 +39,12 @@ __all__ = [
     "DAEConfig",
     "dae_distance_matrix",
     "dae_embedding",
+    "default_dae",
     "load_dae",
     "model_hash",
     "prepare_images",
     "train_dae",
+    "training_set",
 ]
 
 HEIGHT, WIDTH = 180, 320
@@ -189,10 +191,25 @@ def load_dae(path: str | Path) -> DAE:
     return model.eval()
 
 
-def train_dae(images: np.ndarray, out: str | Path, config: DAEConfig = DAEConfig(),
+def _training_tensor(images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+    """Frames (one array or several of different sizes) → (N, 3, 180, 320) uint8 tensor."""
+    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+    chunks = []
+    for arr in arrays:
+        for i in range(0, len(arr), 64):
+            x = prepare_images(arr[i:i + 64])
+            chunks.append((x * 255.0).round_().to(torch.uint8))
+    if not chunks:
+        raise ReseqError("no training frames for the DAE")
+    return torch.cat(chunks)
+
+
+def train_dae(images: np.ndarray | Sequence[np.ndarray], out: str | Path,
+              config: DAEConfig = DAEConfig(),
               resume: bool = False, force: bool = False, show_progress: bool = True,
               log: Callable[[str], None] | None = None) -> Path:
-    """Train a DAE on ``images`` ((N, H, W, 3) uint8) and write the checkpoint to ``out``.
+    """Train a DAE on ``images`` ((N, H, W, 3) uint8, or a list of such arrays of any sizes)
+    and write the checkpoint to ``out``; returns ``out``.
 
     Batches of ``config.batch_size`` frames are drawn with ``numpy.random.default_rng(seed)``,
     corrupted with Gaussian noise (``noise_std``) and the MSE to the clean frames is minimised with
@@ -200,7 +217,7 @@ def train_dae(images: np.ndarray, out: str | Path, config: DAEConfig = DAEConfig
     existing ``out`` (same data and architecture required). Deterministic for a given seed.
     """
     out = Path(out)
-    x_all = prepare_images(images)
+    x_all = _training_tensor(images)
     if len(x_all) < 2:
         raise ReseqError("need at least 2 training frames for the DAE")
     data_hash = hashlib.sha256(x_all.numpy().tobytes()).hexdigest()
@@ -231,7 +248,7 @@ def train_dae(images: np.ndarray, out: str | Path, config: DAEConfig = DAEConfig
     for step in progress(steps, desc="train DAE", total=len(steps), enabled=show_progress,
                          unit="step"):
         idx = rng.choice(len(x_all), size=min(config.batch_size, len(x_all)), replace=False)
-        clean = x_all[np.sort(idx)]
+        clean = x_all[np.sort(idx)].float() / 255.0
         noisy = (clean + config.noise_std * torch.randn_like(clean)).clamp_(0.0, 1.0)
         loss = F.mse_loss(model(noisy), clean)
         opt.zero_grad(set_to_none=True)
@@ -284,3 +301,51 @@ def dae_distance_matrix(model: DAE, array: np.ndarray) -> np.ndarray:
     d = cdist(emb, emb)
     np.fill_diagonal(d, 0.0)
     return d
+
+
+def training_set(corpus: str | Path | None = None, size: int = 320,
+                 show_progress: bool = False) -> tuple[list[np.ndarray], list[str]]:
+    """The default DAE training frames, disjoint from the clips the evaluation scores.
+
+    The loops of ``corpus`` (``cyclic`` clips, never scored), the 78 Kenney character sprites
+    (``sample:kenney``) and the Big Buck Bunny frames after the dev clip's range (frame 131; the
+    dev clip uses frames 0–130). Returns (arrays, descriptions).
+    """
+    from ..frames import load_frames
+    from .protocol import read_corpus
+
+    arrays, names = [], []
+    if corpus is not None:
+        for clip in read_corpus(corpus, include_cyclic=True):
+            if clip.cyclic:
+                arrays.append(load_frames(clip.path, size=size, progress=False).array)
+                names.append(f"{clip.name} ({len(arrays[-1])})")
+    kenney = load_frames("sample:kenney", size=size, progress=show_progress).array
+    arrays.append(kenney)
+    names.append(f"sample:kenney ({len(kenney)})")
+    bunny = load_frames("sample:bunny", size=size, progress=show_progress).array[131:]
+    if len(bunny):
+        arrays.append(bunny)
+        names.append(f"sample:bunny frames 131+ ({len(bunny)})")
+    return arrays, names
+
+
+def default_dae(corpus: str | Path | None = None, config: DAEConfig = DAEConfig(),
+                show_progress: bool = True,
+                log: Callable[[str], None] | None = None) -> tuple[DAE, Path]:
+    """The DAE trained on :func:`training_set` with ``config``, cached by data and config hash.
+
+    Trains on first use (about 3 minutes on 2 CPU cores with the defaults), then loads.
+    """
+    arrays, names = training_set(corpus, show_progress=show_progress)
+    key = hashlib.sha256(repr(sorted(dataclasses.asdict(config).items())).encode())
+    key.update(_FORMAT.encode())
+    for arr in arrays:
+        key.update(str(arr.shape).encode())
+        key.update(np.ascontiguousarray(arr).tobytes())
+    path = cache_dir("dae") / f"dae-{key.hexdigest()[:24]}.pt"
+    if not path.exists() or _load_checkpoint(path)["step"] < config.steps:
+        if log is not None:
+            log(f"training the DAE on {sum(len(a) for a in arrays)} frames: {', '.join(names)}")
+        train_dae(arrays, path, config, resume=path.exists(), show_progress=show_progress, log=log)
+    return load_dae(path), path
