@@ -1,0 +1,232 @@
+"""``reseq vae ...``: train a VAE on frames, interpolate between frames, demo, latent map."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import ReseqError
+from . import main
+
+__all__ = ["vae"]
+
+
+def _read_image(path: str | os.PathLike) -> np.ndarray:
+    """One still image as (H, W, 3) uint8, transparency composited onto white."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReseqError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgba = im.convert("RGBA")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ReseqError(f"cannot read image {path}: {type(exc).__name__}") from None
+    bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+
+
+def _fit_long_edge(image: np.ndarray, size: int | None) -> np.ndarray:
+    from PIL import Image
+
+    if not size:
+        return image
+    h, w = image.shape[:2]
+    s = size / max(h, w)
+    hw = (max(1, round(h * s)), max(1, round(w * s)))
+    if hw == (h, w):
+        return image
+    return np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.Resampling.LANCZOS))
+
+
+def _set_threads() -> None:
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+
+
+def _write(out: str, frames: np.ndarray, labels: list[str], synthetic: np.ndarray, fps: float,
+           force: bool, index: str | None, sheet: str | None) -> list[Path]:
+    from ..render import contact_sheet, write_sequence
+
+    extra = [{"synthetic": bool(s)} for s in synthetic]
+    dists: list[float | None] = [None] * len(frames)
+    written = write_sequence(out, frames, labels, dists, fps=fps, force=force, index=index,
+                             extra=extra)
+    if sheet:
+        written.append(contact_sheet(sheet, frames, labels, n=min(len(frames), 24), force=force,
+                                     title=f"{int(synthetic.sum())} synthetic of {len(frames)}"))
+    return written
+
+
+@main.group()
+def vae() -> None:
+    """Synthesize in-between frames with a variational autoencoder (train, interpolate, ...)."""
+
+
+@vae.command("train")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Checkpoint file to write (and to resume from).")
+@click.option("--epochs", default=30, show_default=True, help="Total training epochs.")
+@click.option("--size", default=64, show_default=True, help="Square image side (power of two).")
+@click.option("--latent", default=64, show_default=True, help="Latent dimensions.")
+@click.option("--batch", default=32, show_default=True, help="Mini-batch size.")
+@click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--beta", default=1.0, show_default=True, help="Weight of the KL term.")
+@click.option("--loss", "recon", type=click.Choice(["bce", "mse"]), default="bce",
+              show_default=True, help="Reconstruction term (summed per image).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue training the checkpoint at -o.")
+@click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
+def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, seed, resume, force):
+    """Train a VAE on the frames of FOLDER(s); each folder's name is a class label."""
+    from ..synth.vae import VAEConfig, load_training_frames, train_vae
+
+    _set_threads()
+    VAEConfig(size=size, latent=latent, beta=beta, recon=recon)  # validate before loading
+    if Path(output).exists() and not (resume or force):
+        raise ReseqError(f"{output} already exists; use --force to overwrite it "
+                         "or --resume to continue training it")
+    images, _labels, classes = load_training_frames(list(folders), size=size)
+    click.echo(f"training on {len(images)} frames of {len(classes)} class(es) at {size}x{size}, "
+               f"latent {latent}, {epochs} epochs", err=True)
+    result = train_vae(images, classes=classes, size=size, latent=latent, epochs=epochs,
+                       batch=batch, lr=lr, beta=beta, recon=recon, seed=seed,
+                       checkpoint=output, resume=resume, force=force)
+    h = result.history
+    first = f"{h[0]:.1f} -> " if len(h) > 1 else ""
+    click.echo(f"wrote {output}: {len(h)} epochs, loss per image {first}{h[-1]:.1f}"
+               if h else f"{output}: nothing to do (already {epochs} epochs)")
+
+
+@vae.command("interpolate")
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--through", help="Comma-separated images to chain: A,B,C,...")
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("--steps", default=10, show_default=True, help="Generated frames per pair.")
+@click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True)
+@click.option("--residual", is_flag=True,
+              help="Add back the endpoints' reconstruction errors (sharper, slight ghosting).")
+@click.option("-o", "--output", required=True,
+              help="Output .mp4, .gif or folder/ (PNG sequence).")
+@click.option("--fps", default=5.0, show_default=True)
+@click.option("--size", default=256, show_default=True,
+              help="Long edge of the output frames (the first image's aspect ratio).")
+@click.option("--index", help="Also write a JSON (or .csv) index marking synthetic frames.")
+@click.option("--sheet", help="Also write a contact sheet PNG.")
+@click.option("--force", is_flag=True)
+def interpolate_cmd(images, through, model, steps, method, residual, output, fps, size, index,
+                    sheet, force):
+    """Generate in-betweens from image A to image B (or --through A,B,C,...).
+
+    The output holds the real A, STEPS decoded frames, then the real B (and so on).
+    """
+    from ..synth.interpolate import through as chain
+    from ..synth.vae import load_model
+
+    paths = list(images)
+    if through:
+        if paths:
+            raise ReseqError("give either two images A B or --through A,B,C, not both")
+        paths = [p.strip() for p in through.split(",") if p.strip()]
+    if len(paths) < 2 or (not through and len(paths) != 2):
+        raise ReseqError("need two images A B (or --through with at least two)")
+    if steps < 0:
+        raise ReseqError("--steps must be >= 0")
+    _set_threads()
+    net = load_model(model)
+    imgs = [_read_image(p) for p in paths]
+    first = _fit_long_edge(imgs[0], size)
+    frames, synthetic = chain(net, [first, *imgs[1:]], steps, method=method, residual=residual)
+    labels: list[str] = []
+    real_i = 0
+    for s in synthetic:
+        if not s:
+            labels.append(Path(paths[real_i]).name)
+            real_i += 1
+        else:
+            labels.append(f"{method} {Path(paths[real_i - 1]).name}>{Path(paths[real_i]).name}")
+    written = _write(output, frames, labels, synthetic, fps, force, index, sheet)
+    click.echo(f"wrote {', '.join(map(str, written))}: {len(frames)} frames "
+               f"({int(synthetic.sum())} synthetic)")
+
+
+@vae.command("demo")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for one animation per class.")
+@click.option("--images", "n_images", default=7, show_default=True,
+              help="Images per class to cycle through.")
+@click.option("--steps", default=10, show_default=True, help="Generated frames per pair.")
+@click.option("--fps", default=5.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["gif", "mp4"]), default="gif",
+              show_default=True)
+@click.option("--size", default=128, show_default=True, help="Long edge of the output frames.")
+@click.option("--seed", default=0, show_default=True, help="Which images are picked.")
+@click.option("--force", is_flag=True)
+def demo_cmd(folders, model, output, n_images, steps, fps, fmt, size, seed, force):
+    """For each class FOLDER, cycle through interpolations among 7 of its images.
+
+    Picks N_IMAGES frames of the folder at random (seeded, kept in their folder order) and
+    writes CLASS.gif (or .mp4): img1 > ... > img7 > img1, STEPS decoded frames per pair.
+    """
+    from .._util import progress
+    from ..frames import load_frames
+    from ..synth.interpolate import through as chain
+    from ..synth.vae import load_model
+
+    if n_images < 2:
+        raise ReseqError("--images must be at least 2")
+    _set_threads()
+    net = load_model(model)
+    out_dir = Path(output)
+    targets = [(Path(f), out_dir / f"{Path(f).resolve().name}.{fmt}") for f in folders]
+    for _, t in targets:
+        if t.exists() and not force:
+            raise ReseqError(f"{t} already exists; use --force to overwrite it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for folder, target in progress(targets, desc="demo", total=len(targets), unit="class"):
+        fr = load_frames(folder, size=size, progress=False)
+        k = min(n_images, len(fr.array))
+        if k < 2:
+            raise ReseqError(f"{folder} has fewer than two frames")
+        pick = np.sort(rng.choice(len(fr.array), size=k, replace=False))
+        seq = [fr.array[i] for i in pick] + [fr.array[pick[0]]]
+        frames, synthetic = chain(net, seq, steps)
+        names = [fr.labels[i] for i in pick] + [fr.labels[pick[0]]]
+        labels, r = [], 0
+        for s in synthetic:
+            labels.append(f"{names[r - 1]}>{names[r]}" if s else names[r])
+            r += 0 if s else 1
+        _write(str(target), frames[:-1], labels[:-1], synthetic[:-1], fps, force, None, None)
+        click.echo(f"wrote {target}: {len(frames) - 1} frames through {k} images")
+
+
+@vae.command("map")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--thumbnails", is_flag=True, help="Draw each frame's thumbnail at its point.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True)
+def map_cmd(folders, model, output, thumbnails, seed, force):
+    """t-SNE map of the latent means of the frames in FOLDER(s), coloured by folder (class)."""
+    from .._util import check_writable
+    from ..synth.latent_map import latent_map
+    from ..synth.vae import load_model, load_training_frames
+
+    check_writable(output, force)
+    _set_threads()
+    net = load_model(model)
+    images, labels, classes = load_training_frames(list(folders), size=net.config.size)
+    latent_map(net, images, labels, output, thumbnails=thumbnails, seed=seed, force=force)
+    click.echo(f"wrote {output}: {len(images)} frames of {len(classes)} class(es)")
