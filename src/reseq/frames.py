@@ -12,8 +12,10 @@
   ``"frame 120 @ 4.000s"`` (frame number in the stream, presentation time). A file that ends
   early (truncated, corrupt tail) keeps the frames decoded before the damage, with a warning; a
   file of which fewer than two frames decode is an error.
-- **an animated GIF, APNG or WebP** (or multi-page TIFF) through Pillow: every frame, composed
-  by Pillow with the file's disposal and blending rules. Labels ``"frame 3 @ 0.300s"``.
+- **an animated GIF, APNG or WebP** (or multi-page TIFF): every frame, composed with the file's
+  disposal and blending rules (GIF, WebP, TIFF by Pillow; APNG by FFmpeg through PyAV, whose
+  alpha blending of semi-transparent pixels is exact, with Pillow as the fallback). Labels
+  ``"frame 3 @ 0.300s"``.
 - ``"sample:NAME"``, a built-in sample from :mod:`reseq.assets` (``sample:bunny``,
   ``sample:kenney-robot``, ...).
 
@@ -420,6 +422,7 @@ def _load_folder(folder: Path, size: int | None, background: Color, every: int,
 
 def _load_animated(path: Path, im: Image.Image, size: int | None, background: Color,
                    every: int, max_frames: int | None, show: bool) -> Frames:
+    """Every frame of an animated image through Pillow (GIF, WebP, multi-page TIFF)."""
     n = getattr(im, "n_frames", 1)
     out = _Assembler(size, background)
     t = 0.0
@@ -430,9 +433,10 @@ def _load_animated(path: Path, im: Image.Image, size: int | None, background: Co
     bar_it = iter(bar)
     try:
         for i, frame in enumerate(ImageSequence.Iterator(im)):
+            frame.load()  # composes the canvas (disposal, blending) and fills frame.info
             duration = float(frame.info.get("duration", 0) or 0) / 1000.0
             if i % every == 0:
-                # convert() makes a composed, independent copy of the current canvas.
+                # convert() makes an independent copy of the composed canvas.
                 rgba = frame.convert("RGBA") if frame.mode != "RGB" else frame.copy()
                 out.add(rgba, f"frame {i} @ {t:.3f}s")
                 next(bar_it, None)
@@ -441,8 +445,9 @@ def _load_animated(path: Path, im: Image.Image, size: int | None, background: Co
             t += duration
     except (OSError, ValueError, EOFError) as exc:
         if len(out) < 2:
-            raise ReseqError(f"cannot decode {path}: {exc}") from None
-        warnings.warn(f"{path}: stopped after {len(out)} frames: {exc}", stacklevel=3)
+            raise ReseqError(f"cannot decode {path}: {_first_line(exc)}") from None
+        warnings.warn(f"{path}: stopped after {len(out)} frames: {_first_line(exc)}",
+                      stacklevel=3)
     return out.result(str(path))
 
 
@@ -470,6 +475,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
                 container.seek(int((start + t0) / tb), stream=stream, backward=True,
                                any_frame=False)
                 sought = True
+        declared = stream.frames or 0
         total = stream.frames or (round(float(stream.duration * tb) * fps)
                                   if stream.duration and tb and fps else None)
         if total:
@@ -500,7 +506,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
                 if end is not None and t >= end - 1e-6:
                     break
                 if kept_seen % every == 0:
-                    out.add(frame.to_image(), f"frame {number} @ {t:.3f}s")
+                    out.add(_video_frame_image(frame), f"frame {number} @ {t:.3f}s")
                     next(bar_it, None)
                     if max_frames is not None and len(out) >= max_frames:
                         kept_seen += 1
@@ -516,10 +522,22 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
             raise ReseqError(f"cannot decode video {path}: {error}")
         warnings.warn(f"{path}: video is damaged after {out.labels[-1]}; kept the {len(out)} "
                       f"frames decoded before the error ({error})", stacklevel=3)
+    elif (declared and not sought and end is None and max_frames is None
+          and count + 1 < declared - 1 and len(out) >= 2):
+        warnings.warn(f"{path}: the stream declares {declared} frames but only {count + 1} "
+                      f"decoded (truncated file?); kept {len(out)}", stacklevel=3)
     if len(out) < 2:
         what = "frames in the requested range" if (start or end) else "decodable frames"
         raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
     return out.result(str(path))
+
+
+def _video_frame_image(frame) -> Image.Image:
+    """A decoded PyAV frame as a Pillow image, keeping alpha when the stream has it."""
+    fmt = frame.format
+    if fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components):
+        return Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
+    return frame.to_image()
 
 
 def _av_message(exc: BaseException) -> str:
@@ -597,6 +615,13 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
             if start is not None or end is not None:
                 raise ReseqError("start/end (seconds) apply to videos; for an animated image "
                                  "use --every and --max-frames")
+            if im.format == "PNG":
+                # APNG: FFmpeg's decoder blends semi-transparent pixels correctly (Pillow's
+                # APNG_BLEND_OP_OVER squares their alpha); Pillow remains the fallback.
+                try:
+                    return _load_video(path, size, bg, every, None, None, max_frames, progress)
+                except ReseqError:
+                    pass
             return _load_animated(path, im, size, bg, every, max_frames, progress)
     # Anything else: let FFmpeg try, and fall back to Pillow for images with odd extensions.
     try:
