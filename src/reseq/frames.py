@@ -58,6 +58,7 @@ from .errors import ReseqError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
     "Frames",
     "frame_index",
     "load_frames",
@@ -68,6 +69,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".ogg", ".flv",
+    ".wmv", ".ts", ".mts", ".m2ts", ".3gp", ".y4m", ".mxf", ".vob", ".dv",
+})
 _ANIMATED_EXTENSIONS = frozenset({".gif", ".png", ".apng", ".webp", ".tif", ".tiff"})
 _PROGRESS_MIN = 16  # show a progress bar above this many frames
 
@@ -459,7 +464,8 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
-        raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)}") from None
+        raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)} "
+                         "(truncated, corrupt or not a video?)") from None
     with container:
         if not container.streams.video:
             raise ReseqError(f"{path} has no video stream")
@@ -623,17 +629,19 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
                 except ReseqError:
                     pass
             return _load_animated(path, im, size, bg, every, max_frames, progress)
-    # Anything else: let FFmpeg try, and fall back to Pillow for images with odd extensions.
+    if ext in VIDEO_EXTENSIONS:
+        return _load_video(path, size, bg, every, start, end, max_frames, progress)
+    # Unknown extension: let FFmpeg try, then Pillow (an animated image with an odd name).
     try:
         return _load_video(path, size, bg, every, start, end, max_frames, progress)
     except ReseqError as video_error:
+        if "as a video" not in str(video_error):
+            raise  # FFmpeg opened it: its error is the informative one
         try:
             im = Image.open(path)
         except Exception:
-            if "cannot read" in str(video_error) and "as a video" in str(video_error):
-                raise ReseqError(f"cannot read {path}: not a video, animated image or image "
-                                 "format reseq knows") from None
-            raise
+            raise ReseqError(f"cannot read {path}: not a video, animated image or image format "
+                             "reseq knows") from None
         with im:
             if getattr(im, "n_frames", 1) < 2:
                 raise ReseqError(f"{path} is a single image; need at least 2 frames") from None
