@@ -1,0 +1,218 @@
+"""Leave-out in-betweening on the dev clips: VAE slerp / lerp against a pixel cross-fade.
+
+For every dev clip we hold out
+
+* the middle frame of a triple (frames i, i+1, i+2: **gap 2**), and
+* the middle three frames of a quintuple (frames i..i+4: **gap 4**),
+
+synthesize them from the two outer frames and measure LPIPS (AlexNet, :mod:`reseq.features`) to
+the true frames, at the working size (long edge ``--eval-size``, default 64 = the VAE's size).
+
+Methods: ``vae-slerp`` and ``vae-lerp`` (decode the interpolated latent means, resized back to
+the clip's aspect ratio), ``vae-slerp+res`` (slerp plus the cross-faded reconstruction errors of
+the two endpoints, :func:`reseq.synth.interpolate` ``residual=True``), ``crossfade``
+(``(1-t) A + t B`` in pixels) and ``nearest`` (repeat the closer outer frame: what a
+resequencer without synthesis shows).
+
+Training set: ONE VAE on the frames of all dev clips at 64 x 64 (squashed), *excluding every
+held-out frame* (outer frames stay in). The trained model is cached under the reseq cache
+(``synth-bench/``) keyed by the sha256 of the training array and the training config, so a
+second run with the same clips and settings skips training.
+
+Run (small, to prove it works)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --clips 4 --epochs 5
+
+Final run (all clips; training ~700 frames at 64 px)::
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/synthesis.py --epochs 150 --out synthesis.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from reseq._util import cache_dir  # noqa: E402
+from reseq.frames import load_frames  # noqa: E402
+from reseq.synth import crossfade, interpolate, load_model, train_vae  # noqa: E402
+from reseq.synth.vae import CHECKPOINT_VERSION, save_checkpoint, to_tensor  # noqa: E402
+
+METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "crossfade", "nearest"]
+
+
+def windows(n: int, gap: int, k: int) -> list[int]:
+    """Start indices of ``k`` windows of ``gap + 1`` frames spread evenly over ``n`` frames."""
+    last = n - gap - 1
+    if last < 0:
+        return []
+    starts = np.round(np.linspace(0, last, k + 2)[1:-1]).astype(int) if k > 0 else []
+    return sorted(set(int(s) for s in starts))
+
+
+def make_cases(clips: dict[str, np.ndarray], per_clip: int) -> list[dict]:
+    cases = []
+    for name, arr in clips.items():
+        n = len(arr)
+        k = int(np.clip(n // 16, 1, per_clip))
+        for gap in (2, 4):
+            for s in windows(n, gap, k):
+                cases.append({"clip": name, "gap": gap, "start": s,
+                              "held": list(range(s + 1, s + gap))})
+    return cases
+
+
+def squash(arr: np.ndarray, size: int) -> np.ndarray:
+    t = to_tensor(arr, size)
+    return (t * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool) -> tuple[object, dict]:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(train).tobytes())
+    h.update(str(train.shape).encode())
+    h.update(json.dumps({**cfg, "checkpoint_version": CHECKPOINT_VERSION}, sort_keys=True).encode())
+    key = h.hexdigest()[:20]
+    path = cache / f"vae-{key}.pt"
+    info = {"cache_key": key, "model_path": str(path), "n_train": len(train)}
+    if path.exists():
+        model = load_model(path)
+        info.update(cached=True, train_seconds=model.checkpoint["extra"].get("train_seconds"),
+                    history=model.checkpoint["history"])
+        return model, info
+    t0 = time.perf_counter()
+    result = train_vae(train, size=cfg["size"], latent=cfg["latent"], epochs=cfg["epochs"],
+                       batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"], seed=cfg["seed"],
+                       show_progress=show)
+    secs = time.perf_counter() - t0
+    save_checkpoint(path, result.model, None, cfg["epochs"], result.history, cfg["seed"],
+                    force=True, extra={"train_seconds": secs, "benchmark": "synthesis"})
+    info.update(cached=False, train_seconds=secs, history=result.history)
+    return result.model, info
+
+
+def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    if method == "vae-slerp":
+        return interpolate(model, a, b, steps, method="slerp")
+    if method == "vae-lerp":
+        return interpolate(model, a, b, steps, method="lerp")
+    if method == "vae-slerp+res":
+        return interpolate(model, a, b, steps, method="slerp", residual=True)
+    if method == "crossfade":
+        return crossfade(a, b, steps)
+    if method == "nearest":
+        t = np.arange(1, steps + 1) / (steps + 1)
+        return np.stack([a if ti <= 0.5 else b for ti in t])
+    raise ValueError(method)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--clips-dir", default=str(ROOT.parent / "shared" / "dev-clips"))
+    p.add_argument("--clips", type=int, default=0, help="use only the first N clips (0 = all)")
+    p.add_argument("--per-clip", type=int, default=3, help="max cases per clip and gap")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--eval-size", type=int, default=64, help="long edge for LPIPS")
+    p.add_argument("--latent", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--net", default="alex")
+    p.add_argument("--out", help="write all results as JSON here")
+    p.add_argument("--csv", help="write per-case rows as CSV here")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+
+    from reseq.features import lpips_pair
+
+    clips_dir = Path(args.clips_dir)
+    names = sorted(d.name for d in clips_dir.iterdir() if d.is_dir())
+    if args.clips:
+        names = names[:args.clips]
+    eval_frames = {n: load_frames(clips_dir / n, size=args.eval_size, progress=False).array
+                   for n in names}
+    cases = make_cases(eval_frames, args.per_clip)
+    held = {n: set() for n in names}
+    for c in cases:
+        held[c["clip"]].update(c["held"])
+    train_frames = {n: load_frames(clips_dir / n, size=args.size, progress=False).array
+                    for n in names}
+    train = np.concatenate([squash(arr[[i for i in range(len(arr)) if i not in held[n]]],
+                                   args.size) for n, arr in train_frames.items()])
+    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta", "seed")}
+    cfg["recon"] = "bce"
+    torch.manual_seed(args.seed)
+    model, info = train_or_load(train, cfg, cache_dir("synth-bench"), not args.no_progress)
+    print(f"# training set: {len(train)} frames of {len(names)} clips at {args.size}x{args.size} "
+          f"(held-out frames excluded: {sum(len(v) for v in held.values())})")
+    if info.get("train_seconds"):
+        secs = info["train_seconds"]
+        per500 = secs / len(train) * 500
+        print(f"# training: {args.epochs} epochs in {secs:.0f} s "
+              f"({'cached' if info['cached'] else 'trained now'}); scaled to 500 frames: "
+              f"{per500:.0f} s; loss {info['history'][0]:.0f} -> {info['history'][-1]:.0f}")
+    print(f"# model cache key {info['cache_key']}; {len(cases)} cases; LPIPS {args.net} at long "
+          f"edge {args.eval_size}\n")
+
+    rows = []
+    for c in cases:
+        arr = eval_frames[c["clip"]]
+        s, gap = c["start"], c["gap"]
+        a, b = arr[s], arr[s + gap]
+        truth = arr[s + 1:s + gap]
+        row = {"clip": c["clip"], "gap": gap, "start": s}
+        for m in METHODS:
+            synth = synthesize(m, model, a, b, gap - 1)
+            row[m] = float(np.mean([lpips_pair(x, y, args.net) for x, y in zip(synth, truth, strict=True)]))
+        rows.append(row)
+
+    summary = {}
+    for gap in (2, 4):
+        sel = [r for r in rows if r["gap"] == gap]
+        if not sel:
+            continue
+        print(f"## gap {gap}: {len(sel)} cases (mean LPIPS of the held-out frame(s); lower is better)\n")
+        print("| clip | " + " | ".join(METHODS) + " |")
+        print("|---|" + "---:|" * len(METHODS))
+        for clip in names:
+            cr = [r for r in sel if r["clip"] == clip]
+            if cr:
+                print(f"| {clip} | " + " | ".join(f"{np.mean([r[m] for r in cr]):.3f}"
+                                                  for m in METHODS) + " |")
+        means = {m: float(np.mean([r[m] for r in sel])) for m in METHODS}
+        print("| **mean** | " + " | ".join(f"**{means[m]:.3f}**" for m in METHODS) + " |")
+        wins = {m: float(np.mean([r[m] < r["crossfade"] for r in sel])) for m in METHODS
+                if m != "crossfade"}
+        print("| beats crossfade | " + " | ".join(
+            "–" if m == "crossfade" else f"{wins[m]:.0%}" for m in METHODS) + " |\n")
+        summary[gap] = {"cases": len(sel), "mean": means, "fraction_beating_crossfade": wins}
+        print(f"gap {gap}: VAE slerp beats the cross-fade in {wins['vae-slerp']:.0%} of "
+              f"{len(sel)} cases (slerp+residual: {wins['vae-slerp+res']:.0%})\n")
+
+    if args.out:
+        Path(args.out).write_text(json.dumps({"config": cfg, "training": {
+            k: v for k, v in info.items() if k != "history"}, "loss_history": info.get("history"),
+            "summary": summary, "cases": rows}, indent=1))
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
