@@ -615,7 +615,13 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
             raise ReseqError(f"cannot read {path} as an image: {_first_line(exc)}") from None
         with im:
-            if getattr(im, "n_frames", 1) < 2:
+            try:
+                n_frames = getattr(im, "n_frames", 1)
+                if n_frames < 2:
+                    im.load()  # a damaged still image should say so, not "single image"
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+                raise ReseqError(f"cannot read {path} as an image: {_first_line(exc)}") from None
+            if n_frames < 2:
                 raise ReseqError(f"{path} is a single image; need at least 2 frames (give a "
                                  "folder, a video or an animated GIF/APNG/WebP)")
             if start is not None or end is not None:
