@@ -1,0 +1,67 @@
+"""``reseq distances SOURCE -o D.npy``: the N x N distance matrix and the frame labels."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+import numpy as np
+
+from . import main
+from .assets import SIZE
+
+__all__ = ["distances_cmd"]
+
+
+@main.command("distances")
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the matrix (.npy); the labels go beside it as .labels.json.")
+@click.option("--metric", type=click.Choice(["lpips", "cosine", "l2"]), default="lpips",
+              show_default=True, help="LPIPS (eq. 1), cosine of deep features (eq. 11), pixel L2 (eq. 8).")
+@click.option("--net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True)
+@click.option("--size", type=SIZE, default="256", show_default=True,
+              help="Working long edge in pixels, or 'native'.")
+@click.option("--every", type=int, default=1, show_default=True, help="Keep every k-th frame.")
+@click.option("--start", "start_time", type=float, default=None, help="Video start time (s).")
+@click.option("--end", "end_time", type=float, default=None, help="Video end time (s).")
+@click.option("--max-frames", type=int, default=None, help="Keep at most this many frames.")
+@click.option("--memory", type=float, default=4.0, show_default=True,
+              help="Memory budget for features in GB; larger sets stream through disk.")
+@click.option("--no-cache", is_flag=True, help="Do not keep deep features on disk for reuse.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def distances_cmd(source: str, output: str, metric: str, net: str, size: int | None, every: int,
+                  start_time: float | None, end_time: float | None, max_frames: int | None,
+                  memory: float, no_cache: bool, force: bool) -> None:
+    """Write the distance matrix of SOURCE's frames (float64 .npy, rows in frame order)."""
+    from .._util import atomic_path, check_writable
+    from ..distances import distance_matrix
+    from ..errors import ReseqError
+    from ..frames import load_frames
+
+    if not output.endswith(".npy"):
+        raise ReseqError(f"output must end in .npy, got {output}")
+    labels_path = output[: -len(".npy")] + ".labels.json"
+    check_writable(output, force)
+    check_writable(labels_path, force)
+    if memory <= 0:
+        raise ReseqError("--memory must be positive")
+    t0 = time.perf_counter()
+    frames = load_frames(source, size=size, every=every, start=start_time, end=end_time,
+                         max_frames=max_frames)
+    dist = distance_matrix(frames, metric=metric, net=net, memory_budget=int(memory * 1024**3),
+                           cache=False if no_cache else None)
+    with atomic_path(output, force) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, dist)
+    with atomic_path(labels_path, force) as tmp:
+        tmp.write_text(json.dumps({"source": str(source), "metric": metric,
+                                   "net": net if metric != "l2" else None,
+                                   "size": [frames.width, frames.height],
+                                   "labels": frames.labels}, indent=1))
+    off = dist[~np.eye(len(dist), dtype=bool)]
+    click.echo(f"{len(frames)} frames at {frames.width}x{frames.height}, {metric}"
+               f"{'' if metric == 'l2' else '/' + net}: distances {off.min():.4g}..{off.max():.4g}"
+               f" (median {np.median(off):.4g}) in {time.perf_counter() - t0:.1f}s")
+    click.echo(f"wrote {output} and {labels_path}")

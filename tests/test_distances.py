@@ -1,0 +1,132 @@
+"""Gram-matrix distances equal the per-pair reference on real frames, with the right invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reseq import distances as dmod
+from reseq.distances import distance_matrix, frame_hashes, squared_euclidean
+from reseq.errors import ReseqError
+from reseq.features import lpips_pair
+from reseq.frames import load_frames
+
+
+@pytest.fixture(scope="module")
+def bunny(bunny_video):
+    # real frames at the default working long edge (256 x 144), 12 of them spread over the clip
+    return load_frames(bunny_video, size=256, every=11, progress=False)
+
+
+@pytest.fixture(scope="module")
+def kenney(kenney_dir):
+    return load_frames(kenney_dir / "robot", size=96, progress=False)
+
+
+def _pairs(n, rng, k=8):
+    pairs = {(0, 1), (0, n - 1), (n - 2, n - 1)}
+    while len(pairs) < k:
+        i, j = sorted(rng.choice(n, 2, replace=False))
+        pairs.add((int(i), int(j)))
+    return sorted(pairs)
+
+
+@pytest.mark.parametrize(("which", "net"), [("bunny", "alex"), ("bunny", "vgg"), ("kenney", "alex")])
+def test_gram_equals_per_pair_reference(request, which, net):
+    frames = request.getfixturevalue(which)
+    D = distance_matrix(frames, net=net, progress=False)
+    rng = np.random.default_rng(0)
+    for i, j in _pairs(len(frames), rng, k=6 if net == "vgg" else 10):
+        ref = lpips_pair(frames.array[i], frames.array[j], net)
+        assert abs(D[i, j] - ref) <= 1e-5, (i, j, D[i, j], ref)
+
+
+@pytest.mark.parametrize("metric", ["lpips", "cosine", "l2"])
+def test_matrix_invariants_and_duplicates(kenney, metric):
+    arr = np.concatenate([kenney.array, kenney.array[[0, 3]]])  # two exact duplicates
+    D = distance_matrix(arr, metric=metric, progress=False)
+    n = len(arr)
+    assert D.shape == (n, n) and D.dtype == np.float64
+    assert np.array_equal(D, D.T)
+    assert np.all(np.diag(D) == 0) and np.all(D >= 0)
+    assert D[0, n - 2] == 0 and D[3, n - 1] == 0
+    off = D[~np.eye(n, dtype=bool)]
+    assert np.count_nonzero(off == 0) == 4  # only the duplicate pairs, both ways
+    assert np.array_equal(D[n - 2], D[0]) and np.array_equal(D[n - 1], D[3])
+
+
+def test_l2_matches_direct_pixels(kenney):
+    D = distance_matrix(kenney, metric="l2", progress=False)
+    x = kenney.array.reshape(len(kenney), -1).astype(np.float64) / 255
+    direct = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    assert np.allclose(D, direct, atol=1e-4)
+
+
+def test_cosine_matches_equation_11(kenney):
+    from reseq.features import load_network, to_network_input
+
+    D = distance_matrix(kenney, metric="cosine", progress=False)
+    outs = load_network("alex")(to_network_input(kenney.array[[1, 5]]))
+    d = 0.0
+    for o in outs:
+        y = o / (o.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        d += float(1 - (y[0] * y[1]).sum(0).mean())
+    # eq. 11 equals the Gram route wherever features are non-zero at every position
+    assert D[1, 5] == pytest.approx(d, abs=2e-3)
+
+
+def test_streaming_through_disk_matches_in_memory(bunny):
+    small = bunny[:8]
+    full = distance_matrix(small, progress=False, cache=False)
+    streamed = distance_matrix(small, progress=False, cache=False, memory_budget=8 * 2**20)
+    assert np.abs(full - streamed).max() < 1e-6
+
+
+def test_feature_cache_skips_network_on_second_run(kenney, monkeypatch):
+    frames = kenney[:5]
+    store_dir = None
+    D1 = distance_matrix(frames, progress=False, cache=True)
+    # every distinct frame now has a cache file keyed by its content hash
+    from reseq.assets import WEIGHTS_VERSION
+
+    h, w = frames.array.shape[1:3]
+    store_dir = dmod.cache_dir("features", f"alex-{WEIGHTS_VERSION}-{dmod.FEATURE_FORMAT}-{w}x{h}")
+    for key in frame_hashes(frames.array):
+        assert (store_dir / key[:2] / f"{key}.f32").exists()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network ran although features were cached")
+
+    monkeypatch.setattr(dmod._feat, "normalized_features", no_network)
+    D2 = distance_matrix(frames, progress=False, cache=True)
+    assert np.array_equal(D1, D2)
+
+
+def test_squared_euclidean_small():
+    x = np.random.default_rng(0).normal(size=(7, 13))
+    ref = ((x[:, None] - x[None]) ** 2).sum(-1)
+    assert np.allclose(squared_euclidean(x), ref, atol=1e-4)
+
+
+def test_bad_inputs():
+    with pytest.raises(ReseqError, match="unknown metric"):
+        distance_matrix(np.zeros((2, 8, 8, 3), np.uint8), metric="ssim")
+    with pytest.raises(ReseqError, match="at least 2"):
+        distance_matrix(np.zeros((1, 8, 8, 3), np.uint8), metric="l2")
+    with pytest.raises(ReseqError, match="uint8"):
+        distance_matrix(np.zeros((3, 8, 8), np.float32), metric="l2")
+
+
+def test_cli_writes_matrix_and_labels(run_cli, dev_clips, tmp_path):
+    out = tmp_path / "D.npy"
+    res = run_cli("distances", dev_clips / "cyc_kenney_zombie_walk", "--size", "96", "-o", out)
+    assert res.returncode == 0, res.stderr
+    D = np.load(out)
+    import json
+
+    labels = json.loads((tmp_path / "D.labels.json").read_text())["labels"]
+    assert D.shape == (8, 8) and labels[0] == "0000.png"
+    again = run_cli("distances", dev_clips / "cyc_kenney_zombie_walk", "-o", out)
+    assert again.returncode != 0 and "--force" in again.stderr and "Traceback" not in again.stderr
+    bad = run_cli("distances", tmp_path / "missing", "-o", tmp_path / "x.npy")
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
