@@ -39,11 +39,13 @@ def _metric_list(text: str) -> list[str]:
 @click.option("--dae", "dae_path", type=click.Path(), default=None,
               help="Trained DAE checkpoint (reseq dae train); default: train one on the corpus' "
                    "loops + sample:kenney + bunny frames 131+ (cached).")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Parallel processes for the LLE/Isomap sweeps' path solves.")
 @click.option("-o", "--out", required=True, type=click.Path(), help="Report folder.")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
-                 dae_path: str | None, out: str, force: bool, quiet: bool) -> None:
+                 dae_path: str | None, jobs: int, out: str, force: bool, quiet: bool) -> None:
     """Shuffle each non-cyclic clip of CORPUS, reconstruct it with every metric, score it.
 
     CORPUS holds one folder of frames per clip in true order and optionally manifest.csv
@@ -77,7 +79,7 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
                 click.echo(f"DAE ready in {time.perf_counter() - t0:.0f} s: {path}", err=True)
     t0 = time.perf_counter()
     ev = evaluate_corpus(corpus, every=every, metrics=names, seed=seed, size=size,
-                         dae_model=model, show_progress=not quiet)
+                         dae_model=model, show_progress=not quiet, n_jobs=jobs)
     if dae_note:
         ev.config["dae"] = dae_note
     write_report(ev, out, force=force)

@@ -254,7 +254,7 @@ def train_dae(images: np.ndarray | Sequence[np.ndarray], out: str | Path,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         done = step + 1
         if done % config.checkpoint_every == 0 or done == config.steps:
             _save(out, model, opt, config, done, losses, data_hash, force=True)

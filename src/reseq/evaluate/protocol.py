@@ -161,15 +161,32 @@ def _result(clip: Clip, n: int, metric: str, setting: str, D: np.ndarray, perm: 
                   failure)
 
 
+_SOLVER_BUDGET = 3600.0  # seconds: far above any clip here, so the fixed-kick search decides
+
+
 def _hamiltonian(D: np.ndarray, start: int, end: int, seed: int) -> np.ndarray:
+    import inspect
+
     from ..graph import order
 
-    path = np.asarray(order(D, start=start, end=end, seed=seed).order, dtype=np.intp)
+    kwargs = {}
+    if "time_budget" in inspect.signature(order).parameters:
+        kwargs["time_budget"] = _SOLVER_BUDGET  # never cut the search: reproducible results
+    path = np.asarray(order(D, start=start, end=end, seed=seed, **kwargs).order, dtype=np.intp)
     if len(path) and path[0] != start and path[-1] == start:
         path = path[::-1]
     if len(path) != len(D) or path[0] != start or path[-1] != end:
         raise RuntimeError("reseq.graph.order returned a path that breaks its contract")
     return path
+
+
+def _solve_many(matrices: list[np.ndarray], start: int, end: int, seed: int,
+                n_jobs: int) -> list[np.ndarray]:
+    if n_jobs == 1 or len(matrices) < 2:
+        return [_hamiltonian(D, start, end, seed) for D in matrices]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs)(delayed(_hamiltonian)(D, start, end, seed) for D in matrices)
 
 
 def _deep(x: np.ndarray, metric: str, cache: dict) -> np.ndarray:
@@ -183,13 +200,14 @@ def _deep(x: np.ndarray, metric: str, cache: dict) -> np.ndarray:
 
 def evaluate_frames(clip: Clip, array: np.ndarray, metrics: Sequence[str] = METRICS,
                     seed: int = 0, dae_model=None,
-                    on_metric: Callable[[str, float], None] | None = None
+                    on_metric: Callable[[str, float], None] | None = None, n_jobs: int = 1
                     ) -> tuple[list[Result], list[Result]]:
     """Run the protocol on one clip's frames (already subsampled, in true order).
 
     Returns (results, sweep): one result per non-swept metric, and every LLE/Isomap setting
     (metric ``lle`` / ``isomap``, ``setting`` ``k=..,d=..``) in ``sweep``. ``on_metric(metric,
-    seconds)`` is called after each metric.
+    seconds)`` is called after each metric. ``n_jobs`` solves the LLE/Isomap sweep's paths in
+    parallel (joblib).
     """
     n = len(array)
     if n < 3:
@@ -204,12 +222,19 @@ def evaluate_frames(clip: Clip, array: np.ndarray, metrics: Sequence[str] = METR
     for metric in metrics:
         t0 = time.perf_counter()
         if metric in _SWEPT:
-            for k, d, k_used, d_used, D in bl.manifold_matrices(x, metric):
+            settings = list(bl.manifold_matrices(x, metric))
+            # clamped settings of a short clip repeat the same matrix: solve each one once
+            unique = {}
+            for _, _, k_used, d_used, D in settings:
+                unique.setdefault((k_used, d_used), D)
+            solved = dict(zip(unique, _solve_many(list(unique.values()), start, end, seed,
+                                                  n_jobs), strict=True))
+            for k, d, k_used, d_used, D in settings:
                 setting = f"k={k},d={d}"
                 if (k_used, d_used) != (k, d):
                     setting += f" (used k={k_used},d={d_used})"
-                path = _hamiltonian(D, start, end, seed)
-                sweep.append(_result(clip, n, metric, setting, D, perm, path))
+                sweep.append(_result(clip, n, metric, setting, D, perm,
+                                     solved[k_used, d_used]))
         else:
             if metric == "l2":
                 D = bl.l2_matrix(x)
@@ -276,7 +301,7 @@ def _load_clip(clip: Clip, every: int, size: int) -> np.ndarray:
 
 def evaluate_corpus(corpus: str | Path, every: int = 3, metrics: Sequence[str] = METRICS,
                     seed: int = 0, size: int = 256, dae_model=None,
-                    show_progress: bool = True) -> Evaluation:
+                    show_progress: bool = True, n_jobs: int = 1) -> Evaluation:
     """Run the protocol on every non-cyclic clip of ``corpus`` for every metric.
 
     ``size`` is the working size given to :func:`reseq.frames.load_frames` (all metrics see the
@@ -316,7 +341,8 @@ def evaluate_corpus(corpus: str | Path, every: int = 3, metrics: Sequence[str] =
                 bar.set_postfix_str(f"{clip.name} {metric}")
             next(it, None)
 
-        res, sw = evaluate_frames(clip, array, metrics, seed, dae_model, on_metric=tick)
+        res, sw = evaluate_frames(clip, array, metrics, seed, dae_model, on_metric=tick,
+                                  n_jobs=n_jobs)
         per_clip[clip.name] = res
         sweep.extend(sw)
     for _ in it:  # close the bar
