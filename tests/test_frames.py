@@ -15,7 +15,14 @@ import pytest
 from PIL import Image
 
 from reseq.errors import ReseqError
-from reseq.frames import Frames, frame_index, load_frames, natural_key, parse_size
+from reseq.frames import (
+    REDUCING_GAP,
+    Frames,
+    frame_index,
+    load_frames,
+    natural_key,
+    parse_size,
+)
 
 BG = (0, 128, 255)  # a background no frame here contains in bulk
 LANCZOS = Image.Resampling.LANCZOS
@@ -50,7 +57,7 @@ def test_folder_of_real_frames(dev_clips, clip_frames):
     assert f.array.shape == (8, 64, 48, 3) and f.array.dtype == np.uint8
     assert f.labels == [f"{i:04d}.png" for i in range(8)] and f.source == str(folder)
     ref = Image.open(folder / "0003.png").convert("RGB").resize((48, 64), LANCZOS,
-                                                                reducing_gap=3.0)
+                                                                reducing_gap=REDUCING_GAP)
     assert np.array_equal(f.array[3], np.asarray(ref))
     native = load_frames(folder, size="native", progress=False)
     assert native.array.shape == (8, 128, 96, 3)
@@ -89,10 +96,10 @@ def test_mixed_sizes_are_letterboxed_to_the_first(dev_clips, tmp_path):
     b = f.array[1]
     assert (b[:18] == magenta).all() and (b[45:] == magenta).all()
     inner = Image.open(tmp_path / "b.png").convert("RGB").resize((48, 27), LANCZOS,
-                                                                 reducing_gap=3.0)
+                                                                 reducing_gap=REDUCING_GAP)
     assert np.array_equal(b[18:45], np.asarray(inner))
     ref_c = Image.open(tmp_path / "c.png").convert("RGB").resize((48, 64), LANCZOS,
-                                                                 reducing_gap=3.0)
+                                                                 reducing_gap=REDUCING_GAP)
     assert np.array_equal(f.array[2], np.asarray(ref_c))
 
 

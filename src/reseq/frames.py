@@ -29,7 +29,9 @@ Size policy (``size``, default 256): the *working size* is set by the first fram
 edge is scaled to ``size`` pixels (up or down) keeping its aspect ratio; ``size=None`` keeps the
 first frame's native size. Every frame with a different native size is *letterboxed*: scaled to
 fit inside the working size, keeping its aspect, and centred on the background colour, so no
-content is ever cropped or distorted. Resampling is Pillow's Lanczos filter, deterministic.
+content is ever cropped or distorted. Resampling is Pillow's Lanczos filter (with
+``reducing_gap`` :data:`REDUCING_GAP`), deterministic; decoding and resizing run in a few
+threads, which never changes the result.
 
 >>> import numpy as np
 >>> f = Frames(np.zeros((3, 4, 6, 3), np.uint8), ["a.png", "b.png", "c.png"], "demo")
@@ -41,12 +43,15 @@ content is ever cropped or distorted. Resampling is Pillow's Lanczos filter, det
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import re
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +63,7 @@ from .errors import ReseqError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "REDUCING_GAP",
     "VIDEO_EXTENSIONS",
     "Frames",
     "frame_index",
@@ -74,6 +80,10 @@ VIDEO_EXTENSIONS = frozenset({
     ".wmv", ".ts", ".mts", ".m2ts", ".3gp", ".y4m", ".mxf", ".vob", ".dv",
 })
 _ANIMATED_EXTENSIONS = frozenset({".gif", ".png", ".apng", ".webp", ".tif", ".tiff"})
+#: Pillow's ``reducing_gap`` for Lanczos resizing: large reductions first shrink by an integer
+#: factor with a box filter; 2.0 is ~3x faster than exact Lanczos on HD video frames and
+#: differs from it by ~0.3 grey levels on average.
+REDUCING_GAP = 2.0
 _PROGRESS_MIN = 16  # show a progress bar above this many frames
 
 Color = tuple[int, int, int]
@@ -289,42 +299,101 @@ def _fit(im: Image.Image, target: tuple[int, int], background: Color) -> Image.I
     tw, th = target
     w, h = im.size
     if w * th == h * tw:  # same aspect: plain resize
-        return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        return im.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     scale = min(tw / w, th / h)
     nw, nh = max(1, min(tw, round(w * scale))), max(1, min(th, round(h * scale)))
-    inner = im.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    inner = im.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     canvas = Image.new("RGB", target, background)
     canvas.paste(inner, ((tw - nw) // 2, (th - nh) // 2))
     return canvas
 
 
-class _Assembler:
-    """Collects frames, fixing the working size on the first one."""
+_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
 
-    def __init__(self, size: int | None, background: Color) -> None:
+
+def _default_workers() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+class _Assembler:
+    """Collects frames in order, fixing the working size on the first one.
+
+    Decoding files, colour conversion and resizing run in a small thread pool (Pillow releases
+    the GIL for them); results are kept in input order, so the output does not depend on it.
+    """
+
+    def __init__(self, size: int | None, background: Color, workers: int | None = None) -> None:
         self.size = size
         self.background = background
         self.target: tuple[int, int] | None = None
+        self.first_native: tuple[int, int] | None = None
         self.arrays: list[np.ndarray] = []
         self.labels: list[str] = []
         self.native: list[tuple[int, int]] = []
+        self.failed: list[tuple[str, BaseException]] = []
         self.letterboxed = 0
+        self.last_label = ""
+        self._pending: deque = deque()
+        n = _default_workers() if workers is None else workers
+        self._pool = ThreadPoolExecutor(n, thread_name_prefix="reseq-frames") if n > 1 else None
+        self._window = 4 * n
 
-    def add(self, im: Image.Image, label: str) -> None:
-        rgb = _to_rgb(im, self.background)
-        if self.target is None:
+    def __enter__(self) -> _Assembler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, item, label: str) -> None:
+        """Add a Pillow image, or a zero-argument callable returning one (run in the pool)."""
+        self.last_label = label
+        if self.target is None or self._pool is None:
+            self._store(label, self._run(item))
+            return
+        self._pending.append((label, self._pool.submit(self._run, item)))
+        if len(self._pending) >= self._window:
+            self._drain(self._window // 2)
+
+    def _run(self, item):
+        try:
+            im = item() if callable(item) else item
+            rgb = _to_rgb(im, self.background)
+        except _UNREADABLE as exc:
+            return exc
+        if self.target is None:  # first frame, always on the calling thread
             self.target = _working_size(rgb.size, self.size)
             self.first_native = rgb.size
-        elif rgb.size != self.first_native:
+        return np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8), rgb.size
+
+    def _store(self, label: str, result) -> None:
+        if isinstance(result, BaseException):
+            self.failed.append((label, result))
+            return
+        array, native = result
+        if native != self.first_native:
             self.letterboxed += 1
-        self.native.append(rgb.size)
-        self.arrays.append(np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8))
+        self.arrays.append(array)
+        self.native.append(native)
         self.labels.append(label)
 
+    def _drain(self, keep: int = 0) -> None:
+        while len(self._pending) > keep:
+            label, future = self._pending.popleft()
+            self._store(label, future.result())
+
     def __len__(self) -> int:
-        return len(self.arrays)
+        return len(self.arrays) + len(self._pending)
+
+    def finish(self) -> None:
+        self._drain()
 
     def result(self, source: str) -> Frames:
+        self._drain()
         if len(self.arrays) < 2:
             raise ReseqError(f"{source}: need at least 2 frames, got {len(self.arrays)}")
         if self.letterboxed:
@@ -337,9 +406,10 @@ class _Assembler:
 
 
 def _open_image(path: Path) -> Image.Image:
-    im = Image.open(path)
-    im.load()
-    return im
+    """Open and decode one image file, applying its EXIF orientation."""
+    with Image.open(path) as im:
+        im.load()
+        return ImageOps.exif_transpose(im)
 
 
 def _folder_files(folder: Path) -> tuple[list[tuple[Path, str]], list[str]]:
@@ -399,20 +469,14 @@ def _load_folder(folder: Path, size: int | None, background: Color, every: int,
     files = files[::every]
     if max_frames is not None:
         files = files[:max_frames]
-    out = _Assembler(size, background)
-    unreadable: list[str] = []
-    it = _progress(files, desc="loading frames", total=len(files),
-                   enabled=show and len(files) > _PROGRESS_MIN, unit="frame")
-    for path, label in it:
-        try:
-            im = ImageOps.exif_transpose(_open_image(path))
-        except PermissionError:
-            unreadable.append(f"{label} (permission denied)")
-            continue
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            unreadable.append(label)
-            continue
-        out.add(im, label)
+    with _Assembler(size, background) as out:
+        it = _progress(files, desc="loading frames", total=len(files),
+                       enabled=show and len(files) > _PROGRESS_MIN, unit="frame")
+        for path, label in it:
+            out.add(functools.partial(_open_image, path), label)
+        out.finish()
+    unreadable = [f"{label} (permission denied)" if isinstance(exc, PermissionError) else label
+                  for label, exc in out.failed]
     if unreadable:
         warnings.warn(f"{folder}: skipped {len(unreadable)} unreadable image(s): "
                       f"{_summarize(unreadable)}", stacklevel=3)
@@ -429,36 +493,45 @@ def _load_animated(path: Path, im: Image.Image, size: int | None, background: Co
                    every: int, max_frames: int | None, show: bool) -> Frames:
     """Every frame of an animated image through Pillow (GIF, WebP, multi-page TIFF)."""
     n = getattr(im, "n_frames", 1)
-    out = _Assembler(size, background)
     t = 0.0
     want = range(0, n, every)
     total = len(want) if max_frames is None else min(len(want), max_frames)
     bar = _progress(range(total), desc="loading frames", total=total,
                     enabled=show and total > _PROGRESS_MIN, unit="frame")
     bar_it = iter(bar)
-    try:
-        for i, frame in enumerate(ImageSequence.Iterator(im)):
-            frame.load()  # composes the canvas (disposal, blending) and fills frame.info
-            duration = float(frame.info.get("duration", 0) or 0) / 1000.0
-            if i % every == 0:
-                # convert() makes an independent copy of the composed canvas.
-                rgba = frame.convert("RGBA") if frame.mode != "RGB" else frame.copy()
-                out.add(rgba, f"frame {i} @ {t:.3f}s")
-                next(bar_it, None)
-                if max_frames is not None and len(out) >= max_frames:
-                    break
-            t += duration
-    except (OSError, ValueError, EOFError) as exc:
-        if len(out) < 2:
-            raise ReseqError(f"cannot decode {path}: {_first_line(exc)}") from None
-        warnings.warn(f"{path}: stopped after {len(out)} frames: {_first_line(exc)}",
-                      stacklevel=3)
-    return out.result(str(path))
+    with _Assembler(size, background) as out:
+        try:
+            for i, frame in enumerate(ImageSequence.Iterator(im)):
+                frame.load()  # composes the canvas (disposal, blending) and fills frame.info
+                duration = float(frame.info.get("duration", 0) or 0) / 1000.0
+                if i % every == 0:
+                    # convert()/copy() make an independent copy of the composed canvas.
+                    rgba = frame.convert("RGBA") if frame.mode != "RGB" else frame.copy()
+                    out.add(rgba, f"frame {i} @ {t:.3f}s")
+                    next(bar_it, None)
+                    if max_frames is not None and len(out) >= max_frames:
+                        break
+                t += duration
+        except (OSError, ValueError, EOFError) as exc:
+            if len(out) < 2:
+                raise ReseqError(f"cannot decode {path}: {_first_line(exc)}") from None
+            warnings.warn(f"{path}: stopped after {len(out)} frames: {_first_line(exc)}",
+                          stacklevel=3)
+        finally:
+            _close(bar)
+        return out.result(str(path))
+
+
+def _close(bar) -> None:
+    close = getattr(bar, "close", None)
+    if close is not None:
+        close()
 
 
 def _load_video(path: Path, size: int | None, background: Color, every: int,
                 start: float | None, end: float | None, max_frames: int | None,
                 show: bool) -> Frames:
+    """Frames of a video through PyAV, numbered in the stream and time-stamped."""
     import av
 
     try:
@@ -466,7 +539,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
     except av.error.FFmpegError as exc:
         raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)} "
                          "(truncated, corrupt or not a video?)") from None
-    with container:
+    with container, _Assembler(size, background) as out:
         if not container.streams.video:
             raise ReseqError(f"{path} has no video stream")
         stream = container.streams.video[0]
@@ -476,21 +549,22 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
         fps = float(rate) if rate else None
         t0 = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
         sought = False
-        if start and start > 0:
-            if tb:
+        if start and start > 0 and tb:
+            try:
                 container.seek(int((start + t0) / tb), stream=stream, backward=True,
                                any_frame=False)
                 sought = True
+            except av.error.FFmpegError:  # unseekable: decode from the start instead
+                container.seek(0)
         declared = stream.frames or 0
-        total = stream.frames or (round(float(stream.duration * tb) * fps)
-                                  if stream.duration and tb and fps else None)
+        total = declared or (round(float(stream.duration * tb) * fps)
+                             if stream.duration and tb and fps else None)
         if total:
             lo = round((start or 0) * fps) if fps else 0
             hi = min(total, round(end * fps)) if end is not None and fps else total
             total = max(0, math.ceil((hi - lo) / every))
             if max_frames is not None:
                 total = min(total, max_frames)
-        out = _Assembler(size, background)
         bar = _progress(range(total or 0), desc="decoding video", total=total,
                         enabled=show and (total is None or total > _PROGRESS_MIN), unit="frame")
         bar_it = iter(bar)
@@ -515,27 +589,26 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
                     out.add(_video_frame_image(frame), f"frame {number} @ {t:.3f}s")
                     next(bar_it, None)
                     if max_frames is not None and len(out) >= max_frames:
-                        kept_seen += 1
                         break
                 kept_seen += 1
         except av.error.FFmpegError as exc:
             error = _av_message(exc)
-        close = getattr(bar, "close", None)
-        if close:
-            close()
-    if error is not None:
+        finally:
+            _close(bar)
+        out.finish()
+        if error is not None:
+            if len(out) < 2:
+                raise ReseqError(f"cannot decode video {path}: {error}")
+            warnings.warn(f"{path}: video is damaged after {out.last_label}; kept the "
+                          f"{len(out)} frames decoded before the error ({error})", stacklevel=3)
+        elif (declared and not sought and end is None and max_frames is None
+              and count + 1 < declared - 1 and len(out) >= 2):
+            warnings.warn(f"{path}: the stream declares {declared} frames but only {count + 1} "
+                          f"decoded (truncated file?); kept {len(out)}", stacklevel=3)
         if len(out) < 2:
-            raise ReseqError(f"cannot decode video {path}: {error}")
-        warnings.warn(f"{path}: video is damaged after {out.labels[-1]}; kept the {len(out)} "
-                      f"frames decoded before the error ({error})", stacklevel=3)
-    elif (declared and not sought and end is None and max_frames is None
-          and count + 1 < declared - 1 and len(out) >= 2):
-        warnings.warn(f"{path}: the stream declares {declared} frames but only {count + 1} "
-                      f"decoded (truncated file?); kept {len(out)}", stacklevel=3)
-    if len(out) < 2:
-        what = "frames in the requested range" if (start or end) else "decodable frames"
-        raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
-    return out.result(str(path))
+            what = "frames in the requested range" if (start or end) else "decodable frames"
+            raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
+        return out.result(str(path))
 
 
 def _video_frame_image(frame) -> Image.Image:
@@ -543,7 +616,7 @@ def _video_frame_image(frame) -> Image.Image:
     fmt = frame.format
     if fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components):
         return Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
-    return frame.to_image()
+    return Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
 
 
 def _av_message(exc: BaseException) -> str:
