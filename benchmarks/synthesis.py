@@ -93,7 +93,8 @@ def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool) -> tupl
         return model, info
     t0 = time.perf_counter()
     result = train_vae(train, size=cfg["size"], latent=cfg["latent"], epochs=cfg["epochs"],
-                       batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"], seed=cfg["seed"],
+                       batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"],
+                       perceptual=cfg["perceptual"], seed=cfg["seed"],
                        show_progress=show)
     secs = time.perf_counter() - t0
     save_checkpoint(path, result.model, None, cfg["epochs"], result.history, cfg["seed"],
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--perceptual", type=float, default=0.0,
+                   help="weight of the LPIPS term in the VAE loss (0 = off)")
+    p.add_argument("--only", help="comma-separated clip names to use")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net", default="alex")
     p.add_argument("--out", help="write all results as JSON here")
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
     clips_dir = Path(args.clips_dir)
     names = sorted(d.name for d in clips_dir.iterdir() if d.is_dir())
+    if args.only:
+        names = [n for n in names if n in set(args.only.split(","))]
     if args.clips:
         names = names[:args.clips]
     eval_frames = {n: load_frames(clips_dir / n, size=args.eval_size, progress=False).array
@@ -152,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                     for n in names}
     train = np.concatenate([squash(arr[[i for i in range(len(arr)) if i not in held[n]]],
                                    args.size) for n, arr in train_frames.items()])
-    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta", "seed")}
+    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta", "perceptual",
+                                   "seed")}
     cfg["recon"] = "bce"
     torch.manual_seed(args.seed)
     model, info = train_or_load(train, cfg, cache_dir("synth-bench"), not args.no_progress)

@@ -30,7 +30,14 @@ np.float64(1.0)
 
 from __future__ import annotations
 
-from .gaps import default_gap_threshold, fill_gaps, gap_counts
+from .gaps import (
+    GapFilling,
+    consecutive_lpips,
+    default_gap_threshold,
+    fill_gaps,
+    gap_counts,
+    synthesize_gaps,
+)
 from .interpolate import crossfade, interpolate, lerp, slerp, through
 from .latent_map import latent_map, plot_latent_map, tsne_2d
 from .vae import (
@@ -48,8 +55,10 @@ from .vae import (
 
 __all__ = [
     "VAE",
+    "GapFilling",
     "TrainResult",
     "VAEConfig",
+    "consecutive_lpips",
     "crossfade",
     "decode",
     "default_gap_threshold",
@@ -64,6 +73,7 @@ __all__ = [
     "plot_latent_map",
     "save_checkpoint",
     "slerp",
+    "synthesize_gaps",
     "through",
     "train_vae",
     "tsne_2d",

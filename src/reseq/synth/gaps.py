@@ -12,6 +12,7 @@ step longer than almost every frame's step to its closest neighbour.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,14 @@ from .interpolate import interpolate
 if TYPE_CHECKING:
     from .vae import VAE
 
-__all__ = ["default_gap_threshold", "fill_gaps", "gap_counts"]
+__all__ = [
+    "GapFilling",
+    "consecutive_lpips",
+    "default_gap_threshold",
+    "fill_gaps",
+    "gap_counts",
+    "synthesize_gaps",
+]
 
 
 def default_gap_threshold(D: np.ndarray, q: float = 0.95) -> float:
@@ -94,3 +102,65 @@ def fill_gaps(images: np.ndarray, steps: np.ndarray, model: VAE, threshold: floa
             out.extend(mids)
             mask.extend([True] * len(mids))
     return np.stack(out), np.array(mask, dtype=bool), counts
+
+
+def consecutive_lpips(images: np.ndarray, net: str = "alex", loop: bool = False) -> np.ndarray:
+    """LPIPS between consecutive frames (and last-to-first when ``loop``), via the embedding.
+
+    One network pass per frame (:func:`reseq.features.lpips_embedding`), not one per pair.
+    """
+    from ..features import lpips_embedding
+
+    emb = lpips_embedding(np.asarray(images), net).astype(np.float64)
+    nxt = np.roll(emb, -1, axis=0) if loop else emb[1:]
+    return ((emb[:len(nxt)] - nxt) ** 2).sum(axis=1)
+
+
+@dataclass
+class GapFilling:
+    """The result of :func:`synthesize_gaps`, with what a command's summary reports."""
+
+    images: np.ndarray
+    synthetic: np.ndarray
+    inserted_per_gap: np.ndarray
+    threshold: float
+    largest_before: float
+    largest_after: float | None
+    steps_after: np.ndarray | None
+
+    @property
+    def made(self) -> int:
+        """How many frames were synthesized."""
+        return int(self.synthetic.sum())
+
+    def summary(self) -> str:
+        after = "n/a" if self.largest_after is None else f"{self.largest_after:.3f}"
+        return (f"synthesized {self.made} frames in {int((self.inserted_per_gap > 0).sum())} "
+                f"gaps (threshold {self.threshold:.3f}); largest step {self.largest_before:.3f} "
+                f"-> {after}")
+
+
+def synthesize_gaps(images: np.ndarray, steps: np.ndarray, model: VAE,
+                    threshold: float | None = None, D: np.ndarray | None = None, q: float = 0.95,
+                    max_insert: int = 8, method: str = "slerp", residual: bool = False,
+                    net: str | None = "alex") -> GapFilling:
+    """:func:`fill_gaps` plus what the ``--synthesize`` summaries need.
+
+    ``threshold`` defaults to :func:`default_gap_threshold` ``(D, q)`` (``D`` is then
+    required). The steps of the output are re-measured with LPIPS (``net``; ``None`` skips it)
+    so the largest step after filling is in the same units as ``steps`` when those are LPIPS
+    distances at the same working size. ``len(steps) == len(images)`` means a loop.
+    """
+    steps = np.asarray(steps, dtype=np.float64).ravel()
+    if threshold is None:
+        if D is None:
+            raise ReseqError("synthesize_gaps needs a threshold or the distance matrix D")
+        threshold = default_gap_threshold(D, q)
+    new, mask, counts = fill_gaps(images, steps, model, threshold, max_insert, method, residual)
+    loop = len(steps) == len(images)
+    after = consecutive_lpips(new, net, loop=loop) if net and len(new) > 1 else None
+    return GapFilling(images=new, synthetic=mask, inserted_per_gap=counts,
+                      threshold=float(threshold),
+                      largest_before=float(steps.max()) if len(steps) else 0.0,
+                      largest_after=None if after is None else float(after.max()),
+                      steps_after=after)

@@ -65,6 +65,7 @@ __all__ = [
     "encode",
     "load_model",
     "load_training_frames",
+    "perceptual_loss",
     "save_checkpoint",
     "to_tensor",
     "train_vae",
@@ -85,6 +86,8 @@ class VAEConfig:
     max_channels: int = 256
     beta: float = 1.0
     recon: str = "bce"
+    perceptual: float = 0.0
+    perceptual_net: str = "alex"
 
     def __post_init__(self) -> None:
         if self.size < 16 or self.size > 256 or self.size & (self.size - 1):
@@ -95,6 +98,10 @@ class VAEConfig:
             raise ReseqError(f"unknown reconstruction loss {self.recon!r}; use 'bce' or 'mse'")
         if not self.beta >= 0:
             raise ReseqError(f"beta must be non-negative, got {self.beta}")
+        if not self.perceptual >= 0:
+            raise ReseqError(f"the perceptual weight must be non-negative, got {self.perceptual}")
+        if self.perceptual_net not in ("alex", "vgg"):
+            raise ReseqError(f"unknown perceptual network {self.perceptual_net!r}")
 
     @property
     def channels(self) -> list[int]:
@@ -175,6 +182,25 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
         rec = F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / b
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
     return rec + beta * kl, rec, kl
+
+
+def perceptual_loss(x_hat: torch.Tensor, x: torch.Tensor, net: str = "alex") -> torch.Tensor:
+    """Differentiable LPIPS v0.1 between batches in [0, 1], summed over the batch.
+
+    Uses :func:`reseq.features.load_network` (frozen AlexNet / VGG16 trunk and LPIPS weights):
+    channel-normalised activations of the five taps, squared differences weighted per channel,
+    averaged over positions, summed over taps; as :func:`reseq.features.lpips_pair`.
+    """
+    from ..features import load_network
+
+    model = load_network(net)
+    fa, fb = model(x_hat * 2 - 1), model(x * 2 - 1)
+    total = x.new_zeros(())
+    for a, b, w in zip(fa, fb, model.lin, strict=True):
+        a = a / (a.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        b = b / (b.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        total = total + ((a - b).pow(2) * w.view(1, -1, 1, 1)).sum(1).mean((1, 2)).sum()
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +339,7 @@ class TrainResult:
 
 def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int = 64,
               latent: int = 64, epochs: int = 30, batch: int = 32, lr: float = 1e-3,
-              beta: float = 1.0, recon: str = "bce", seed: int = 0,
+              beta: float = 1.0, recon: str = "bce", perceptual: float = 0.0, seed: int = 0,
               checkpoint: str | os.PathLike | None = None, resume: bool = False,
               force: bool = False, show_progress: bool = True) -> TrainResult:
     """Train a :class:`VAE` on ``(N, H, W, 3)`` uint8 frames for ``epochs`` epochs (in total).
@@ -328,7 +354,7 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
     if epochs < 0 or batch < 1 or not lr > 0:
         raise ReseqError("epochs must be >= 0, batch >= 1 and lr > 0")
     torch.manual_seed(seed)
-    config = VAEConfig(size=size, latent=latent, beta=beta, recon=recon)
+    config = VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual)
     start, history, ckpt = 0, [], None
     exists = checkpoint is not None and Path(checkpoint).exists()
     if resume and not exists:
@@ -371,6 +397,9 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
             xb = data[perm[s * batch:(s + 1) * batch]]
             logits, mu, logvar = model(xb)
             loss, _, _ = vae_loss(logits, xb, mu, logvar, config.beta, config.recon)
+            if config.perceptual > 0:
+                lp = perceptual_loss(torch.sigmoid(logits), xb, config.perceptual_net) / len(xb)
+                loss = loss + config.perceptual * lp
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
