@@ -258,3 +258,23 @@ def test_mst_plot(tmp_path, bunny):
     rows = [(i, j, d[i, j]) for i, j in zip(*tree.nonzero(), strict=True)]
     out2 = mst_plot(tmp_path / "mst2.png", rows, images, labels, thumbnails=False)
     assert out2.exists() and _no_temp_files(tmp_path)
+
+
+def test_outputs_get_usual_permissions_and_container(tmp_path, robot):
+    import os
+    import stat
+
+    images, labels = robot
+    umask = os.umask(0o022)
+    try:
+        written = write_sequence(tmp_path / "a.mkv", images, labels, _steps(images),
+                                 index=tmp_path / "a.json")
+        folder = write_sequence(str(tmp_path / "pngs") + "/", images, labels, _steps(images))[0]
+    finally:
+        os.umask(umask)
+    for p in [*written, folder / "0000.png"]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    with av.open(str(written[0])) as container:
+        assert "matroska" in container.format.name
+        assert container.streams.video[0].codec_context.name == "h264"

@@ -30,6 +30,7 @@ renamed into place, and all targets are checked before the first byte is written
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -38,7 +39,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from ._util import atomic_path, check_writable
 from .errors import ReseqError
 
 __all__ = [
+    "check_outputs",
     "contact_sheet",
     "index_records",
     "mst_plot",
@@ -57,7 +59,8 @@ __all__ = [
     "write_sequence",
 ]
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+VIDEO_SUFFIXES = tuple(_CONTAINERS)
 _PNG_NAME = re.compile(r"^\d+\.png$")
 
 
@@ -82,6 +85,21 @@ def output_kind(path: str | os.PathLike) -> str:
     raise ReseqError(
         f"cannot tell what to write for {text!r}: use a .mp4 or .gif file, or a folder ending in '/'"
     )
+
+
+def _public_mode(path: Path, folder: bool = False) -> None:
+    """Give a temporary file (mode 0600) or folder (0700) the user's usual permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike, force: bool) -> Iterator[Path]:
+    """:func:`reseq._util.atomic_path`, leaving the file with the usual permissions."""
+    with atomic_path(path, force) as tmp:
+        yield tmp
+        _public_mode(tmp)
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -138,7 +156,7 @@ def index_records(labels: Sequence[str], distances_to_next: Sequence[float | Non
 
 
 def _write_json(path: Path, records: list[dict], force: bool) -> None:
-    with atomic_path(path, force) as tmp:
+    with _atomic(path, force) as tmp:
         tmp.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
 
 
@@ -151,7 +169,7 @@ def _write_csv(path: Path, records: list[dict], force: bool) -> None:
     writer.writeheader()
     for rec in records:
         writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in fields})
-    with atomic_path(path, force) as tmp:
+    with _atomic(path, force) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
 
 
@@ -179,8 +197,8 @@ def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int
     pad_h, pad_w = h % 2, w % 2
     if pad_h or pad_w:  # yuv420p needs even sizes: repeat the last row/column
         images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with atomic_path(path, force) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+    with _atomic(path, force) as tmp:
+        with av.open(str(tmp), mode="w", format=_CONTAINERS[path.suffix.lower()]) as container:
             stream = container.add_stream("libx264", rate=_fps_fraction(fps))
             stream.width = w + pad_w
             stream.height = h + pad_h
@@ -204,14 +222,11 @@ def _to_palette(img: np.ndarray):
 
 def _write_gif(path: Path, images: np.ndarray, fps: float, force: bool, loop: bool) -> None:
     duration = round(1000.0 / fps)
-    if duration < 20:
-        raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
-                         "use a lower fps or an .mp4")
     frames = [_to_palette(img) for img in images]
     kwargs: dict[str, Any] = {"duration": duration, "disposal": 1}
     if loop:
         kwargs["loop"] = 0  # forever; without the key the GIF plays once
-    with atomic_path(path, force) as tmp:
+    with _atomic(path, force) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                        optimize=False, **kwargs)
 
@@ -224,6 +239,7 @@ def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
     width = max(4, len(str(len(images) - 1)))
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        _public_mode(tmp_dir, folder=True)
         for i, img in enumerate(images):
             Image.fromarray(img, "RGB").save(tmp_dir / f"{i:0{width}d}.png")
         if not path.exists():
@@ -240,6 +256,63 @@ def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir)
+
+
+def _targets(path: str | os.PathLike, index: str | os.PathLike | None,
+             index_csv: bool | str | os.PathLike) -> list[tuple[str, Path]]:
+    kind = output_kind(path)
+    out = Path(path)
+    targets: list[tuple[str, Path]] = [(kind, out)]
+    if index is not None:
+        ipath = Path(index)
+        targets.append(("csv" if ipath.suffix.lower() == ".csv" else "json", ipath))
+    if index_csv:
+        if isinstance(index_csv, (str, os.PathLike)):
+            cpath = Path(index_csv)
+        elif index is not None:
+            cpath = Path(index).with_suffix(".csv")
+        else:
+            cpath = out.parent / (out.name + ".csv") if kind == "png" else out.with_suffix(".csv")
+        if cpath not in [t[1] for t in targets]:
+            targets.append(("csv", cpath))
+    return targets
+
+
+def check_outputs(
+    path: str | os.PathLike | None = None,
+    index: str | os.PathLike | None = None,
+    index_csv: bool | str | os.PathLike = False,
+    others: Sequence[str | os.PathLike | None] = (),
+    force: bool = False,
+    fps: float | None = None,
+) -> list[Path]:
+    """Check, before any work, that every output can be written: a known kind of sequence
+    output, no existing file (or non-empty folder) without ``force``, no two outputs on the same
+    file, an fps the format can show. ``others`` are further single-file outputs (contact sheet,
+    plots). Returns all paths.
+
+    >>> check_outputs("out.mp4", index="out.json", index_csv=True, others=["sheet.png"])
+    [PosixPath('out.mp4'), PosixPath('out.json'), PosixPath('out.csv'), PosixPath('sheet.png')]
+    """
+    targets = _targets(path, index, index_csv) if path is not None else []
+    if fps is not None:
+        _fps_fraction(fps)
+        if targets and targets[0][0] == "gif" and round(1000.0 / fps) < 20:
+            raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
+                             "use a lower fps or an .mp4")
+    targets += [("file", Path(p)) for p in others if p is not None]
+    resolved = [p.resolve() for _, p in targets]
+    if len(set(resolved)) != len(resolved):
+        raise ReseqError("two outputs would be written to the same file: "
+                         + ", ".join(str(p) for _, p in targets))
+    for kind, p in targets:
+        if kind == "png":
+            _check_folder(p, force)
+        else:
+            if p.is_dir():
+                raise ReseqError(f"{p} is a folder; expected a file name")
+            check_writable(p, force)
+    return [p for _, p in targets]
 
 
 def write_sequence(
@@ -282,42 +355,8 @@ def write_sequence(
     if len(labels) != m:
         raise ReseqError(f"{m} frames but {len(labels)} labels")
     records = index_records(labels, distances_to_next, extra)
-    kind = output_kind(path)
-    out = Path(path)
-
-    targets: list[tuple[str, Path]] = [(kind, out)]
-    if index is not None:
-        ipath = Path(index)
-        targets.append(("csv" if ipath.suffix.lower() == ".csv" else "json", ipath))
-    if index_csv:
-        if isinstance(index_csv, (str, os.PathLike)):
-            cpath = Path(index_csv)
-        elif index is not None:
-            cpath = Path(index).with_suffix(".csv")
-        else:
-            cpath = out.parent / (out.name + ".csv") if kind == "png" else out.with_suffix(".csv")
-        if cpath not in [t[1] for t in targets]:
-            targets.append(("csv", cpath))
-
-    # check every target before writing anything
-    resolved = [t[1].resolve() for t in targets]
-    if len(set(resolved)) != len(resolved):
-        raise ReseqError("two outputs would be written to the same file: "
-                         + ", ".join(str(t[1]) for t in targets))
-    for k, p in targets:
-        if k == "png":
-            _check_folder(p, force)
-        else:
-            if p.is_dir():
-                raise ReseqError(f"{p} is a folder; expected a file name")
-            check_writable(p, force)
-    if kind == "gif":
-        _fps_fraction(fps)
-        if round(1000.0 / fps) < 20:
-            raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
-                             "use a lower fps or an .mp4")
-    else:
-        _fps_fraction(fps)
+    targets = _targets(path, index, index_csv)
+    check_outputs(path, index, index_csv, force=force, fps=fps)
 
     written: list[Path] = []
     for k, p in targets:
@@ -421,7 +460,7 @@ def contact_sheet(
         draw.rectangle((x - 1, y - 1, x + tw, y + th), outline=(200, 200, 200))
         text = _fit_text(draw, f"{i}: {labels[i]}", font, tw)
         draw.text((x, y + th + 2), text, fill="black", font=font)
-    with atomic_path(out, force) as tmp:
+    with _atomic(out, force) as tmp:
         sheet.save(tmp, format="PNG")
     return out
 
@@ -473,7 +512,7 @@ def outlier_histogram(
         ax.set_title(title or "Outlier scores")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        with atomic_path(out, force) as tmp:
+        with _atomic(out, force) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
@@ -589,7 +628,7 @@ def mst_plot(
         ax.axis("off")
         ax.set_title(title or f"Minimum spanning tree of {n} frames (frame numbers; key-frames in red)")
         fig.tight_layout()
-        with atomic_path(out, force) as tmp:
+        with _atomic(out, force) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
