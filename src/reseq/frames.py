@@ -2,7 +2,7 @@
 
 :func:`load_frames` accepts
 
-- **a folder of images** (png, jpg/jpeg, webp, bmp, tif/tiff), read in natural order
+- **a folder of images** (png, jpg/jpeg, webp, bmp, tif/tiff, gif), read in natural order
   (``2.png`` before ``10.png``). Files with other extensions and unreadable images are skipped
   with a warning. A folder with no images of its own but with sub-folders of images (such as
   ``sample:kenney``) is read one level deep, sub-folders in natural order, labels
@@ -74,7 +74,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+#: Files a folder source reads (one frame each: an animated file in a folder gives its first).
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv", ".ogg", ".flv",
     ".wmv", ".ts", ".mts", ".m2ts", ".3gp", ".y4m", ".mxf", ".vob", ".dv",
@@ -215,6 +216,11 @@ def _parse_background(background) -> Color:
     return r, g, b
 
 
+def _stem(label: str) -> str:
+    root, ext = os.path.splitext(label)
+    return root if ext.lower() in IMAGE_EXTENSIONS else label
+
+
 def frame_index(frames: Frames | Sequence[str], key: str | int) -> int:
     """Resolve a frame as the user knows it to its 0-based index.
 
@@ -237,10 +243,10 @@ def frame_index(frames: Frames | Sequence[str], key: str | int) -> int:
 
     for how, name_of in [
         ("labels", lambda s: s),
-        ("names without extension", lambda s: os.path.splitext(s)[0] if "." in s[-6:] else s),
+        ("names without extension", _stem),
         ("frame numbers", lambda s: s.split(" @ ")[0]),
         ("file names", lambda s: s.rsplit("/", 1)[-1]),
-        ("file names without extension", lambda s: os.path.splitext(s.rsplit("/", 1)[-1])[0]),
+        ("file names without extension", lambda s: _stem(s.rsplit("/", 1)[-1])),
     ]:
         found = unique([i for i, s in enumerate(labels) if name_of(s) == text], how)
         if found is not None:
@@ -465,7 +471,7 @@ def _load_folder(folder: Path, size: int | None, background: Color, every: int,
         warnings.warn(f"{folder}: skipped {len(skipped)} non-image file(s): {_summarize(skipped)}",
                       stacklevel=3)
     if not files:
-        raise ReseqError(f"{folder} contains no images (png, jpg, webp, bmp, tif)")
+        raise ReseqError(f"{folder} contains no images (png, jpg, webp, bmp, tif, gif)")
     files = files[::every]
     if max_frames is not None:
         files = files[:max_frames]
