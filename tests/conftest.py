@@ -5,11 +5,16 @@
 - ``bunny_video``: the Big Buck Bunny MP4 (1280x720, 132 frames) from :mod:`reseq.assets`;
 - ``kenney_dir``: the folder of Kenney characters (one sub-folder each) from :mod:`reseq.assets`;
 - ``clip_frames(name, size=64)``: a dev clip loaded as :class:`reseq.frames.Frames` (cached);
-- ``run_cli(*args)``: runs the ``reseq`` command in a subprocess, returns the CompletedProcess.
+- ``run_cli(*args)``: runs the ``reseq`` command in a subprocess, returns the CompletedProcess;
+  ``run_cli(*args, unprivileged=True)`` runs it where file permission bits apply even as root;
+- ``unprivileged``: that command prefix (``[]`` for a normal user; ``setpriv`` dropping root's
+  DAC capabilities otherwise), for tests of unreadable/unwritable paths.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,17 +81,39 @@ def _cli_command() -> list[str]:
     return [sys.executable, "-c", "from reseq.cli import main; main()"]
 
 
+def _unprivileged_prefix() -> list[str] | None:
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+@pytest.fixture(scope="session")
+def unprivileged() -> list[str]:
+    """Command prefix under which permission bits apply (root ignores them otherwise)."""
+    prefix = _unprivileged_prefix()
+    if prefix is None:
+        pytest.fail("running as root without setpriv (util-linux): cannot test permissions")
+    return prefix
+
+
 @pytest.fixture(scope="session")
 def run_cli() -> Callable[..., subprocess.CompletedProcess]:
     """``run_cli("frames", "sample:bunny", env={...}, timeout=120)``: run reseq, capture text."""
-    import os
-
     base = _cli_command()
 
     def run(*args: str, env: dict | None = None, timeout: float = 300,
-            **kwargs) -> subprocess.CompletedProcess:
+            unprivileged: bool = False, **kwargs) -> subprocess.CompletedProcess:
         full_env = {**os.environ, **(env or {})}
-        return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
-                              env=full_env, timeout=timeout, check=False, **kwargs)
+        prefix: list[str] = []
+        if unprivileged:
+            prefix = _unprivileged_prefix()
+            if prefix is None:
+                pytest.fail("running as root without setpriv: cannot drop file capabilities")
+        return subprocess.run([*prefix, *base, *map(str, args)], capture_output=True,
+                              text=True, env=full_env, timeout=timeout, check=False, **kwargs)
 
     return run

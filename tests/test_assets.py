@@ -251,3 +251,17 @@ def test_protocol2_bytes_helper_is_limited_to_latin1():
     evil = ok.replace(b"latin1", b"zlib_c")
     with pytest.raises(pickle.UnpicklingError, match="encoding"):
         assets.RestrictedUnpickler(io.BytesIO(evil)).load()
+
+
+def test_unwritable_cache_is_one_line(run_cli, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        out = run_cli("assets", "path", "bunny", env={"RESEQ_CACHE_DIR": str(ro / "cache")},
+                      unprivileged=True)
+    finally:
+        ro.chmod(0o755)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "set RESEQ_CACHE_DIR to a writable folder" in lines[0]

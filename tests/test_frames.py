@@ -362,20 +362,7 @@ def test_corrupt_file_among_good_ones_is_skipped(dev_clips, tmp_path):
     assert f.labels == ["0.png", "1.png", "2.png"]
 
 
-def _unprivileged() -> list[str] | None:
-    """A command prefix under which permission bits apply (root ignores them otherwise)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search",
-            "--inh-caps=-dac_override,-dac_read_search"]
-
-
-def test_unreadable_paths(dev_clips, tmp_path, run_cli):
-    prefix = _unprivileged()
-    assert prefix is not None, "need setpriv (util-linux) to drop root's file capabilities"
+def test_unreadable_paths(dev_clips, tmp_path, run_cli, unprivileged):
     locked = tmp_path / "locked"
     locked.mkdir()
     for i in range(3):
@@ -392,12 +379,11 @@ def test_unreadable_paths(dev_clips, tmp_path, run_cli):
               "as e:\n    print('ReseqError:', e)\n")
     try:
         for path in (locked, locked_file):
-            api = subprocess.run([*prefix, sys.executable, "-c", script, str(path)],
+            api = subprocess.run([*unprivileged, sys.executable, "-c", script, str(path)],
                                  capture_output=True, text=True, timeout=120, check=False)
             assert api.stdout.startswith("ReseqError: cannot read") and "permission denied" in \
                 api.stdout, api.stdout + api.stderr
-            cli = subprocess.run([*prefix, *_reseq_cmd(), "frames", str(path)],
-                                 capture_output=True, text=True, timeout=120, check=False)
+            cli = run_cli("frames", path, unprivileged=True, timeout=120)
             assert cli.returncode == 2 and "Traceback" not in cli.stderr
             lines = cli.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("reseq: error: cannot read")
@@ -405,12 +391,6 @@ def test_unreadable_paths(dev_clips, tmp_path, run_cli):
     finally:
         os.chmod(locked, 0o755)
         os.chmod(locked_file, 0o644)
-
-
-def _reseq_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "reseq"
-    return [str(script)] if script.exists() else [sys.executable, "-c",
-                                                   "from reseq.cli import main; main()"]
 
 
 # --------------------------------------------------------------------------- API details

@@ -436,9 +436,21 @@ def fetch(name: str, quiet: bool = False) -> Path:
     ``quiet``, a download announces itself and relays pip's lines on stderr.
     """
     a = _asset(name)
-    dest = asset_path(name)
-    if _is_complete(a, dest):
-        return dest
+    try:
+        dest = asset_path(name)
+        if _is_complete(a, dest):
+            return dest
+        return _fetch_into(a, dest, quiet)
+    except ReseqError:
+        raise
+    except OSError as exc:
+        where = exc.filename or os.environ.get("RESEQ_CACHE_DIR") or "the cache folder"
+        raise ReseqError(f"cannot store asset {a.requirement} in {where}: "
+                         f"{exc.strerror or exc} (set RESEQ_CACHE_DIR to a writable folder "
+                         "with ~100 MB free)") from None
+
+
+def _fetch_into(a: Asset, dest: Path, quiet: bool) -> Path:
     root = dest.parent
     with tempfile.TemporaryDirectory(prefix=f".{a.name}-", dir=root) as tmp:
         tmp_path = Path(tmp)
