@@ -621,8 +621,14 @@ def _video_frame_image(frame) -> Image.Image:
     """A decoded PyAV frame as a Pillow image, keeping alpha when the stream has it."""
     fmt = frame.format
     if fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components):
-        return Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
-    return Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
+        im = Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
+    else:
+        im = Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
+    # Display rotation (phone videos): the display matrix turns the frame counter-clockwise.
+    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+    turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+            270: Image.Transpose.ROTATE_270}.get(rotation)
+    return im.transpose(turn) if turn is not None else im
 
 
 def _av_message(exc: BaseException) -> str:
