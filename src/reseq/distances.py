@@ -32,6 +32,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,13 +80,14 @@ def _as_images(frames) -> np.ndarray:
 
 
 def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: int,
-                   block_cols: int, show: bool = False, desc: str = "distances") -> np.ndarray:
+                   block_cols: int, show: bool = False, desc: str = "distances",
+                   center: bool = True) -> np.ndarray:
     """Squared Euclidean distances of n vectors whose columns come in blocks.
 
-    ``read_block(a, b)`` returns the float32 columns ``a:b`` of the embedding (a fresh array the
-    function may modify; it may drop columns). Each run of at most :data:`MAX_BLOCK_COLS`
-    columns is centred (distances do not change, cancellation does) and multiplied in float32;
-    the Gram matrix accumulates in float64.
+    ``read_block(a, b)`` returns the float32 columns ``a:b`` of the embedding (an array the
+    function may modify in place). Each run of at most :data:`MAX_BLOCK_COLS` columns is
+    centred (distances do not change, cancellation does; skip with ``center=False`` when the
+    data already are) and multiplied in float32; the Gram matrix accumulates in float64.
     Returns a symmetric, non-negative float64 matrix with an exact zero diagonal.
     """
     gram = np.zeros((n, n), dtype=np.float64)
@@ -94,8 +96,9 @@ def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: in
         block = read_block(a, min(dim, a + block_cols))
         for s in range(0, block.shape[1], MAX_BLOCK_COLS):
             sub = block[:, s:s + MAX_BLOCK_COLS]
-            sub -= sub.mean(axis=0, dtype=np.float64).astype(np.float32)
-            t = torch.from_numpy(np.ascontiguousarray(sub))
+            if center:
+                sub -= sub.mean(axis=0, dtype=np.float64).astype(np.float32)
+            t = torch.from_numpy(sub)  # a strided view is fine: BLAS takes the row stride
             gram += torch.mm(t, t.T).numpy()
         del block
     sq = np.diag(gram).copy()
@@ -119,12 +122,24 @@ def squared_euclidean(x: np.ndarray, memory_budget: int = DEFAULT_BUDGET) -> np.
 
 
 class _FeatureStore:
-    """Normalised deep features of distinct frames: in memory, or one raw file per frame."""
+    """Deep features of distinct frames for one metric.
 
-    def __init__(self, images: np.ndarray, net: str, use_cache: bool, budget: int, show: bool):
+    Raw normalised features (metric-independent) live in one file per frame, in the cache or a
+    temporary spill folder. When all frames fit in the memory budget, ``array`` holds them
+    already scaled for the metric, zero-weight columns dropped, and centred, so the Gram stage
+    multiplies views of it without copies; otherwise :meth:`read` streams column blocks from
+    the files.
+    """
+
+    def __init__(self, images: np.ndarray, net: str, metric: str, use_cache: bool, budget: int,
+                 show: bool):
         self.net = net
         self.h, self.w = images.shape[1:3]
         self.dim = _feat.feature_dim(net, self.h, self.w)
+        scales = _feat.layer_scales(net, self.h, self.w, metric)
+        self.keep = scales > 0
+        self.scales = scales
+        self.kept = int(self.keep.sum())
         self.n = len(images)
         self.hashes = frame_hashes(images)
         self._tmp: Path | None = None
@@ -135,18 +150,25 @@ class _FeatureStore:
         else:
             self._tmp = Path(tempfile.mkdtemp(prefix="reseq-features-"))
             self.folder = self._tmp
-        self.in_memory = self.n * self.dim * 4 <= budget * 0.6
-        self.array = np.empty((self.n, self.dim), np.float32) if self.in_memory else None
+        self.in_memory = self.n * self.kept * 4 <= budget * 0.7
+        self.array = np.empty((self.n, self.kept), np.float32) if self.in_memory else None
         self._fill(images, budget, show)
+        if self.in_memory:
+            mean = self.array.mean(axis=0, dtype=np.float64).astype(np.float32)
+            np.subtract(self.array, mean, out=self.array)
 
     def path(self, i: int) -> Path:
         return self.folder / self.hashes[i][:2] / f"{self.hashes[i]}.f32"
+
+    def _put(self, i: int, row: np.ndarray) -> None:
+        self.array[i] = row[self.keep]
+        self.array[i] *= self.scales[self.keep]
 
     def _fill(self, images: np.ndarray, budget: int, show: bool) -> None:
         todo = [i for i in range(self.n) if not self.path(i).exists()]
         if self.in_memory:
             for i in sorted(set(range(self.n)) - set(todo)):
-                self.array[i] = np.fromfile(self.path(i), dtype=np.float32)
+                self._put(i, np.fromfile(self.path(i), dtype=np.float32))
         if not todo:
             return
         per_frame = 12 * self.dim * 4  # activations of one frame through the net, generous
@@ -158,7 +180,7 @@ class _FeatureStore:
             feats = _feat.normalized_features(images[idx], self.net)
             for row, i in zip(feats, idx):
                 if self.in_memory:
-                    self.array[i] = row
+                    self._put(i, row)
                 self._write(i, row)
 
     def _write(self, i: int, row: np.ndarray) -> None:
@@ -168,15 +190,15 @@ class _FeatureStore:
         row.tofile(tmp)
         os.replace(tmp, path)
 
-    def read(self, a: int, b: int, keep: np.ndarray) -> np.ndarray:
-        """Columns ``a:b`` restricted to ``keep`` (bool, length b - a), as a fresh array."""
-        if self.in_memory:
-            view = self.array[:, a:b]
-            return view[:, keep] if not keep.all() else view.copy()
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Raw-feature columns ``a:b`` of every frame, scaled, zero-weight columns dropped."""
         out = np.empty((self.n, b - a), np.float32)
         for i in range(self.n):
             out[i] = np.fromfile(self.path(i), dtype=np.float32, count=b - a, offset=a * 4)
-        return out[:, keep] if not keep.all() else out
+        keep = self.keep[a:b]
+        out = out[:, keep] if not keep.all() else out
+        out *= self.scales[a:b][keep]
+        return out
 
     def close(self) -> None:
         self.array = None
@@ -186,7 +208,7 @@ class _FeatureStore:
 
 def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
                     memory_budget: int = DEFAULT_BUDGET, cache: bool | None = None,
-                    progress: bool = True) -> np.ndarray:
+                    progress: bool = True, stats: dict | None = None) -> np.ndarray:
     """The N x N distance matrix of ``frames`` (a :class:`~reseq.frames.Frames` or an array).
 
     Parameters
@@ -202,6 +224,9 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         Bytes of feature data held in memory at once (default 4 GiB).
     cache : bool, optional
         Keep deep features on disk for later runs (default: on, unless ``RESEQ_NO_CACHE`` is set).
+    stats : dict, optional
+        Filled with timings and sizes: ``features_s``, ``matrix_s``, ``distinct``, ``dim`` (columns
+        multiplied), ``gemm_flops``, ``streamed`` (features read from disk in blocks).
 
     Returns
     -------
@@ -216,33 +241,39 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
     del uniq
     distinct = images[first]
     m = len(distinct)
+    info = stats if stats is not None else {}
+    info.update(distinct=m, features_s=0.0, streamed=False)
     if m == 1:
+        info.update(matrix_s=0.0, dim=0, gemm_flops=0)
         return np.zeros((len(images), len(images)))
     if metric == "l2":
         flat = distinct.reshape(m, -1)
         block_cols = max(1, int(memory_budget // 2 // (4 * m)))
+        t0 = time.perf_counter()
         dsq = gram_distances(lambda a, b: flat[:, a:b].astype(np.float32) / np.float32(255.0),
                              m, flat.shape[1], block_cols, show, "distances (l2)")
         dist = np.sqrt(dsq)
+        info.update(matrix_s=time.perf_counter() - t0, dim=flat.shape[1],
+                    gemm_flops=2 * m * m * flat.shape[1])
     else:
         if cache is None:
             cache = not os.environ.get("RESEQ_NO_CACHE")
-        store = _FeatureStore(distinct, net, cache, memory_budget, show)
+        t0 = time.perf_counter()
+        store = _FeatureStore(distinct, net, metric, cache, memory_budget, show)
+        info["features_s"] = time.perf_counter() - t0
         try:
-            scales = _feat.layer_scales(net, store.h, store.w, metric)
-
-            def read_block(a: int, b: int) -> np.ndarray:
-                sc = scales[a:b]
-                keep = sc > 0
-                block = store.read(a, b, keep)
-                block *= sc[keep]
-                return block
-
-            # column blocks: about 10% of the budget each when features are in memory (copies
-            # stay small), 15% when they stream from disk (read buffer + masked copy)
-            share = 0.1 if store.in_memory else 0.15
-            block_cols = max(1, int(memory_budget * share // (4 * m)))
-            dist = gram_distances(read_block, m, store.dim, block_cols, show, f"distances ({metric})")
+            t0 = time.perf_counter()
+            desc = f"distances ({metric})"
+            if store.in_memory:
+                arr = store.array
+                dist = gram_distances(lambda a, b: arr[:, a:b], m, store.kept, store.kept,
+                                      show, desc, center=False)
+            else:
+                # blocks of raw columns: ~15% of the budget (read buffer + masked copy)
+                block_cols = max(1, int(memory_budget * 0.15 // (4 * m)))
+                dist = gram_distances(store.read, m, store.dim, block_cols, show, desc)
+            info.update(matrix_s=time.perf_counter() - t0, dim=store.kept,
+                        gemm_flops=2 * m * m * store.kept, streamed=not store.in_memory)
         finally:
             store.close()
     return dist[np.ix_(inverse, inverse)]

@@ -1,0 +1,112 @@
+"""Benchmark: the Gram-matrix LPIPS route against per-pair network runs.
+
+For N real frames at long edge 256 (256 x 144) and each network it prints: feature time, matrix
+time, the per-pair reference time (timed on a sample of pairs and extrapolated to N(N-1)/2),
+the speed-up, the largest |Gram - per-pair| on the sampled pairs, the matrix stage's GFLOP/s
+beside this machine's float32 GEMM rate, and the peak RSS of the process that did the work.
+Each configuration runs in a fresh process so peak RSS is its own.
+
+    .venv/bin/python benchmarks/distance_matrix.py                 # the table of the issue
+    .venv/bin/python benchmarks/distance_matrix.py --quick         # N = 50 only
+    .venv/bin/python benchmarks/distance_matrix.py --config 2000:alex --config 1000:vgg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT = ["50:alex", "50:vgg", "200:alex", "200:vgg", "1000:alex", "1000:vgg", "2000:alex"]
+
+
+def gemm_rate(n: int = 2048, repeats: int = 3) -> float:
+    """Measured float32 GEMM rate (GFLOP/s) of torch.mm on this machine, best of ``repeats``."""
+    import torch
+
+    a = torch.randn(n, n)
+    torch.mm(a, a)
+    best = min(_timed(lambda: torch.mm(a, a)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def run_one(n: int, net: str, pairs: int, budget_gb: float) -> dict:
+    sys.path.insert(0, str(HERE))
+    from frame_pool import frame_pool
+    from reseq.distances import distance_matrix
+    from reseq.features import load_network, lpips_pair
+
+    frames = frame_pool(n)
+    load_network(net)
+    stats: dict = {}
+    t0 = time.perf_counter()
+    D = distance_matrix(frames, net=net, cache=False, progress=False, stats=stats,
+                        memory_budget=int(budget_gb * 1024**3))
+    total = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    sample = [tuple(sorted(rng.choice(n, 2, replace=False))) for _ in range(pairs)]
+    lpips_pair(frames[0], frames[1], net)  # warm-up
+    t0 = time.perf_counter()
+    errs = [abs(lpips_pair(frames[i], frames[j], net) - D[i, j]) for i, j in sample]
+    per_pair = (time.perf_counter() - t0) / pairs
+    return {
+        "n": n, "net": net, "features_s": stats["features_s"], "matrix_s": stats["matrix_s"],
+        "total_s": total, "per_pair_s": per_pair, "reference_s": per_pair * n * (n - 1) / 2,
+        "max_err": float(max(errs)), "gflops": stats["gemm_flops"] / stats["matrix_s"] / 1e9,
+        "streamed": stats["streamed"], "dim": stats["dim"],
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", action="append", help="N:net, repeatable")
+    ap.add_argument("--quick", action="store_true", help="N = 50 with alex and vgg only")
+    ap.add_argument("--pairs", type=int, default=8, help="pairs timed for the per-pair reference")
+    ap.add_argument("--memory", type=float, default=4.0, help="memory budget in GB")
+    ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        n, net = args.one.split(":")
+        print(json.dumps(run_one(int(n), net, args.pairs, args.memory)))
+        return
+    configs = args.config or (["50:alex", "50:vgg"] if args.quick else DEFAULT)
+    rate = gemm_rate()
+    rows = []
+    print(f"float32 GEMM rate (torch.mm 2048^3, best of 3): {rate:.1f} GFLOP/s; memory budget {args.memory} GB")
+    head = ("| N | net | features s | matrix s | total s | per-pair ref s (extrap.) | speed-up | "
+            "max abs err | matrix GFLOP/s | % of GEMM | streamed | peak RSS GB |")
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    for cfg in configs:
+        out = subprocess.run([sys.executable, __file__, "--one", cfg, "--pairs", str(args.pairs),
+                              "--memory", str(args.memory)], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"| {cfg} failed: {out.stderr.strip().splitlines()[-1]} |")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(r)
+        print(f"| {r['n']} | {r['net']} | {r['features_s']:.1f} | {r['matrix_s']:.2f} | {r['total_s']:.1f} | "
+              f"{r['reference_s']:.0f} | {r['reference_s'] / r['total_s']:.0f}x | {r['max_err']:.1e} | "
+              f"{r['gflops']:.1f} | {100 * r['gflops'] / rate:.0f}% | {'yes' if r['streamed'] else 'no'} | "
+              f"{r['peak_rss_gb']:.2f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"gemm_gflops": rate, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
