@@ -103,13 +103,16 @@ def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool) -> tupl
     return result.model, info
 
 
-def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
+               a_hi: np.ndarray, b_hi: np.ndarray) -> np.ndarray:
+    """In-betweens at ``a``'s size; the VAE encodes the higher-resolution copies."""
+    hw = a.shape[:2]
     if method == "vae-slerp":
-        return interpolate(model, a, b, steps, method="slerp")
+        return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw)
     if method == "vae-lerp":
-        return interpolate(model, a, b, steps, method="lerp")
+        return interpolate(model, a_hi, b_hi, steps, method="lerp", out_hw=hw)
     if method == "vae-slerp+res":
-        return interpolate(model, a, b, steps, method="slerp", residual=True)
+        return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, residual=True)
     if method == "crossfade":
         return crossfade(a, b, steps)
     if method == "nearest":
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     held = {n: set() for n in names}
     for c in cases:
         held[c["clip"]].update(c["held"])
-    train_frames = {n: load_frames(clips_dir / n, size=args.size, progress=False).array
+    train_frames = {n: load_frames(clips_dir / n, size=4 * args.size, progress=False).array
                     for n in names}
     train = np.concatenate([squash(arr[[i for i in range(len(arr)) if i not in held[n]]],
                                    args.size) for n, arr in train_frames.items()])
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         truth = arr[s + 1:s + gap]
         row = {"clip": c["clip"], "gap": gap, "start": s}
         for m in METHODS:
-            synth = synthesize(m, model, a, b, gap - 1)
+            hi = train_frames[c["clip"]]
+            synth = synthesize(m, model, a, b, gap - 1, hi[s], hi[s + gap])
             row[m] = float(np.mean([lpips_pair(x, y, args.net) for x, y in zip(synth, truth, strict=True)]))
         rows.append(row)
 

@@ -82,15 +82,18 @@ def vae() -> None:
 @click.option("--beta", default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--loss", "recon", type=click.Choice(["bce", "mse"]), default="bce",
               show_default=True, help="Reconstruction term (summed per image).")
+@click.option("--perceptual", default=0.0, show_default=True,
+              help="Weight of an LPIPS (AlexNet) reconstruction term; 0 = off.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue training the checkpoint at -o.")
 @click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
-def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, seed, resume, force):
+def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, perceptual, seed,
+              resume, force):
     """Train a VAE on the frames of FOLDER(s); each folder's name is a class label."""
     from ..synth.vae import VAEConfig, load_training_frames, train_vae
 
     _set_threads()
-    VAEConfig(size=size, latent=latent, beta=beta, recon=recon)  # validate before loading
+    VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual)  # validate
     if Path(output).exists() and not (resume or force):
         raise ReseqError(f"{output} already exists; use --force to overwrite it "
                          "or --resume to continue training it")
@@ -98,7 +101,8 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, see
     click.echo(f"training on {len(images)} frames of {len(classes)} class(es) at {size}x{size}, "
                f"latent {latent}, {epochs} epochs", err=True)
     result = train_vae(images, classes=classes, size=size, latent=latent, epochs=epochs,
-                       batch=batch, lr=lr, beta=beta, recon=recon, seed=seed,
+                       batch=batch, lr=lr, beta=beta, recon=recon, perceptual=perceptual,
+                       seed=seed,
                        checkpoint=output, resume=resume, force=force)
     h = result.history
     first = f"{h[0]:.1f} -> " if len(h) > 1 else ""

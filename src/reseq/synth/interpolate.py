@@ -97,7 +97,9 @@ def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, steps: int, method: st
                 out_hw: tuple[int, int] | None = None, residual: bool = False) -> np.ndarray:
     """``steps`` decoded in-betweens of frames ``a`` and ``b`` (``(H, W, 3)`` uint8 each).
 
-    Returns ``(steps, H, W, 3)`` uint8 at ``out_hw`` (default: ``a``'s size), for
+    ``a`` and ``b`` may differ in size; each is encoded at its own resolution (give them at
+    a higher resolution than ``out_hw`` for the best encoding). Returns ``(steps, H, W, 3)``
+    uint8 at ``out_hw`` (default: ``a``'s size), for
     ``t = 1/(steps+1), ..., steps/(steps+1)``; the endpoints are not included. With
     ``residual=True`` each in-between also gets the endpoints' reconstruction errors
     ``(1-t)(a - D(z0)) + t(b - D(z1))`` added back, restoring detail the decoder blurs away.
@@ -117,13 +119,16 @@ def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, steps: int, method: st
     out_hw = tuple(out_hw or a.shape[:2])
     if steps == 0:
         return np.zeros((0, *out_hw, 3), np.uint8)
-    ab = np.stack([_resize(a, out_hw), _resize(b, out_hw)])
-    z0, z1 = encode(model, ab).astype(np.float64)
+    _resize(a, a.shape[:2]), _resize(b, b.shape[:2])  # validate
+    # encode each endpoint at its own resolution (the model squashes it to its input size)
+    z0 = encode(model, a[None])[0].astype(np.float64)
+    z1 = encode(model, b[None])[0].astype(np.float64)
     t = np.arange(1, steps + 1) / (steps + 1)
     frames = decode(model, _path(z0, z1, t, method).astype(np.float32), out_hw=out_hw)
     if residual:
         rec = decode(model, np.stack([z0, z1]).astype(np.float32), out_hw=out_hw).astype(np.float32)
-        r0, r1 = ab[0] - rec[0], ab[1] - rec[1]
+        r0 = _resize(a, out_hw).astype(np.float32) - rec[0]
+        r1 = _resize(b, out_hw).astype(np.float32) - rec[1]
         tt = t[:, None, None, None]
         frames = np.clip(frames + (1 - tt) * r0 + tt * r1, 0, 255).round().astype(np.uint8)
     return frames

@@ -26,8 +26,11 @@ smooth enough to interpolate in. No perceptual (LPIPS) term is used: see the pac
 Square inputs
 -------------
 Frames come in any aspect ratio. The VAE sees them *squashed* (resized, not letterboxed) to
-``size x size``, so that every latent pixel carries picture, and decoded images are resized back
-to the aspect ratio of the frames they stand for (:func:`decode`, ``out_hw=``).
+``size x size``, so that every pixel the model spends carries picture, and decoded images are
+resized back to the height and width of the frames they stand for (:func:`decode`, ``out_hw=``;
+:func:`~reseq.synth.interpolate` uses the endpoints' size). Training folders are read with
+:func:`reseq.frames.load_frames` at a long edge of ``4 * size`` and then squashed, so both axes
+are downsampled with antialiasing rather than the short one being upsampled.
 
 Training
 --------
@@ -213,7 +216,7 @@ def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
     torch.Size([2, 3, 8, 8])
     """
     images = _check_images(images)
-    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    t = torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255.0
     if t.shape[-2:] != (size, size):
         t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
@@ -457,7 +460,8 @@ def load_training_frames(folders: list[str | os.PathLike], size: int = 64,
         folder = Path(folder)
         if not folder.is_dir():
             raise ReseqError(f"not a folder of frames: {folder}")
-        arr = _load_folder(folder, size)
+        # load larger than the target so that squashing only ever downsamples (antialiased)
+        arr = _load_folder(folder, 4 * size)
         name = folder.resolve().name
         if name in classes:
             raise ReseqError(f"two training folders are both named {name!r}")
