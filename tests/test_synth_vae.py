@@ -176,6 +176,8 @@ def test_cli_train_interpolate_demo_map(tmp_path):
     records = json.loads(idx.read_text())
     assert [rec["synthetic"] for rec in records] == [False, True, True, True, True, False]
     assert records[0]["label"] == "0000.png" and records[-1]["label"] == "0004.png"
+    steps = [rec["distance_to_next"] for rec in records]
+    assert steps[-1] is None and all(0 < d < 2 for d in steps[:-1])
     from PIL import Image
 
     with Image.open(out) as gif:

@@ -52,11 +52,14 @@ def _set_threads() -> None:
 
 
 def _write(out: str, frames: np.ndarray, labels: list[str], synthetic: np.ndarray, fps: float,
-           force: bool, index: str | None, sheet: str | None) -> list[Path]:
+           force: bool, index: str | None, sheet: str | None, loop: bool = False) -> list[Path]:
     from ..render import contact_sheet, write_sequence
+    from ..synth.gaps import consecutive_lpips
 
     extra = [{"synthetic": bool(s)} for s in synthetic]
-    dists: list[float | None] = [None] * len(frames)
+    # LPIPS (alex) from each frame to the next, as the other commands' indexes report
+    steps = consecutive_lpips(frames, "alex", loop=loop)
+    dists: list[float | None] = [float(d) for d in steps] + [None] * (len(frames) - len(steps))
     written = write_sequence(out, frames, labels, dists, fps=fps, force=force, index=index,
                              extra=extra)
     if sheet:
@@ -211,7 +214,8 @@ def demo_cmd(folders, model, output, n_images, steps, fps, fmt, size, seed, forc
         for s in synthetic:
             labels.append(f"{names[r - 1]}>{names[r]}" if s else names[r])
             r += 0 if s else 1
-        _write(str(target), frames[:-1], labels[:-1], synthetic[:-1], fps, force, None, None)
+        _write(str(target), frames[:-1], labels[:-1], synthetic[:-1], fps, force, None, None,
+               loop=True)
         click.echo(f"wrote {target}: {len(frames) - 1} frames through {k} images")
 
 
