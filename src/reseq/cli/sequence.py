@@ -121,8 +121,13 @@ class _Run:
         from ..frames import frame_index, load_frames
 
         o = self.opts
+        t = time.perf_counter()
         frames = load_frames(self.source, size=o["size"], every=o["every"], progress=True)
         self.n_loaded = len(frames)
+        self.notes.append(f"frames: {len(frames)} at {frames.width}x{frames.height}"
+                          + (f" (every {o['every']})" if o["every"] > 1 else "")
+                          + (", shuffled" if o["shuffle"] else "")
+                          + f", loaded in {time.perf_counter() - t:.1f} s")
         if len(frames) < 2:
             raise ReseqError(f"{self.source}: need at least 2 frames, got {len(frames)}")
         resolved: dict[str, Any] = {}
@@ -139,8 +144,7 @@ class _Run:
         D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
         self.notes.append(f"distances: {o['metric']}"
                           + ("" if o["metric"] == "l2" else f"/{o['net']}")
-                          + f" on {len(frames)} frames at {frames.width}x{frames.height} "
-                            f"in {time.perf_counter() - t:.1f} s")
+                          + f" in {time.perf_counter() - t:.1f} s")
         src = np.arange(len(frames))
         if o["shuffle"]:
             src = np.random.default_rng(o["seed"]).permutation(len(frames))
