@@ -140,6 +140,14 @@ def test_loop_gif_chained_and_sampled(invoke, dev_clips, tmp_path):
     with Image.open(tmp_path / "five.gif") as im:
         assert im.n_frames == 5 and "loop" not in im.info
 
+    # a loop over a subset the user lists
+    _ok(invoke("loop", clip, *SIZE, "--only", "0000.png,2,4,0006", "--frames", "8", "-o",
+               f"{tmp_path}/only/", "--index", tmp_path / "only.json"))
+    labels = [r["label"] for r in json.loads((tmp_path / "only.json").read_text())]
+    assert len(labels) == 8 and labels[4:] == labels[:4]
+    assert sorted(labels[:4]) == ["0000.png", "0002.png", "0004.png", "0006.png"]
+    assert len(list((tmp_path / "only").glob("*.png"))) == 8
+
 
 def test_inbetween_is_the_mst_path(invoke, dev_clips, tmp_path):
     from reseq.distances import distance_matrix

@@ -164,9 +164,15 @@ class _Run:
         shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
         self.notes.append(f"outliers removed: {len(names)} (T = {float(res.threshold):.4g})"
                           + (f": {shown}" if names else ""))
+        self.subset(keep)
+
+    def subset(self, keep: np.ndarray, note: str | None = None) -> None:
+        """Keep only the working frames ``keep`` (indices, in working order)."""
         self.frames = self.frames[keep]
         self.D = self.D[np.ix_(keep, keep)]
         self.src = self.src[keep]
+        if note:
+            self.notes.append(note)
 
     def working(self, source_number: int, what: str) -> int:
         """Working index of a frame given by its SOURCE number (fails if it was removed)."""
@@ -394,10 +400,11 @@ def order_cmd(source: str, start: str | None, end: str | None, **o) -> None:
               help="Chain the loop to this many seconds at --fps.")
 @click.option("--sample", "sample_m", type=click.IntRange(min=2),
               help="Sample the loop uniformly into M frames (paper Figure 3).")
+@click.option("--only", help="Loop over just these frames F1,F2,... (names or numbers).")
 @_output_options()
 @_frame_options
 def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m: int | None,
-             **o) -> None:
+             only: str | None, **o) -> None:
     """Make a seamless loop of the frames of SOURCE (shortest Hamiltonian cycle).
 
     \b
@@ -408,9 +415,18 @@ def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m:
 
     if n_frames is not None and seconds is not None:
         raise ReseqError("give --frames or --seconds, not both")
+    only_list = [k.strip() for k in only.split(",")] if only else []
+    if only is not None and (len(only_list) < 2 or any(not k for k in only_list)):
+        raise ReseqError("--only needs at least two comma-separated frames, e.g. --only 0,3,5")
     _precheck(o)
     run = _Run("loop", source, o)
-    run.load()
+    resolved = run.load({"only": only_list})
+    if only_list:
+        keep = sorted({run.working(k, f"--only {name}")
+                       for k, name in zip(resolved["only"], only_list, strict=True)})
+        if len(keep) < 2:
+            raise ReseqError("--only names fewer than 2 distinct frames")
+        run.subset(np.array(keep), f"--only: looping over {len(keep)} of {run.n_loaded} frames")
     if o["remove_outliers"]:
         run.remove_outliers(o["outlier_k"], o["outlier_q"])
     t = time.perf_counter()
