@@ -135,8 +135,8 @@ def _check_index(v, n: int, what: str) -> int | None:
 
 
 def _default_budget(n: int) -> float:
-    """Seconds allowed by default: ~2 s at N = 1000, ~25 s at N = 5000 (a cap, see module doc)."""
-    return float(max(1.0, 2.0 * (n / 1000.0) ** 1.5)) * 3.0
+    """Seconds by default: 0.25 s at N = 100, ~1.6 s at N = 1000, ~25 s at N = 5000."""
+    return float(min(25.0, max(0.25, 1.6 * (n / 1000.0) ** 1.7)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,21 +570,81 @@ def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
     return [int(x) for x in np.concatenate((t[k + 1:], t[:k]))]
 
 
-def _solve_path(D, start, end, rng, kicks, deadline) -> list[int]:
-    """Near-optimal Hamiltonian path (see module doc)."""
-    n = len(D)
-    E = _extended(D, start, end)
-    nbD = _neighbours(D, _K)
+def _quantize(E: np.ndarray, n_real: int) -> np.ndarray:
+    """uint16 copy of ``E`` for fast-tsp: real distances scaled so that a clip value maps to
+    65534 (larger ones clipped), dummy-row entries above every real distance mapped to 65535.
+
+    The clip is four times the longest minimum-spanning-tree edge (no good tour needs a step much
+    longer than the longest MST edge), so typical steps keep as many levels as possible.
+    """
+    from .mst import minimum_spanning_tree
+
+    D = E[:n_real, :n_real]
+    dmax = float(D.max())
+    mst_max = max((w for _, _, w in minimum_spanning_tree(D)), default=0.0)
+    clip = min(dmax, 4.0 * mst_max) if mst_max > 0 else dmax
+    scale = 65534.0 / clip if clip > 0 else 0.0
+    Q = np.minimum(np.rint(E * scale), 65534.0)
+    if len(E) > n_real:
+        big = E[n_real] > dmax
+        Q[n_real, big] = 65535.0
+        Q[big, n_real] = 65535.0
+    np.fill_diagonal(Q, 0.0)
+    return Q.astype(np.uint16)
+
+
+def _fast_tsp(E: np.ndarray, n_real: int, seconds: float) -> list[int] | None:
+    """A tour of the cycle instance ``E`` from fast-tsp (None if it is not installed)."""
+    try:
+        import fast_tsp
+    except ImportError:  # pragma: no cover - fast-tsp is a dependency
+        return None
+    Q = _quantize(E, n_real)
+    return [int(v) for v in fast_tsp.find_tour(Q, max(float(seconds), 0.02), 1, "auto", False)]
+
+
+def _path_neighbours(E: np.ndarray, nbD: np.ndarray) -> np.ndarray:
+    """Candidate lists of the dummy instance: the frames' own plus the dummy."""
+    n = len(E) - 1
     nbE = np.empty((n + 1, nbD.shape[1] + 1), dtype=np.intp)
     nbE[:n, :-1] = nbD
     nbE[:n, -1] = n  # every frame may connect to the dummy
-    nbE[n] = _neighbours(E, nbD.shape[1] + 1)[n]
+    row = E[n, :n]
+    nbE[n] = np.lexsort((np.arange(n), row))[: nbE.shape[1]]
+    return nbE
+
+
+def _best_tour(E, nb, cands, deadline) -> _Tour:
+    best = None
+    for c in cands:
+        tour = _Tour(E, nb, c)
+        tour.local_search(deadline=deadline)
+        if best is None or tour.cost < best.cost - 1e-12 * abs(best.cost):
+            best = tour
+    assert best is not None
+    return best
+
+
+def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
+                share=0.7) -> list[int]:
+    """Near-optimal Hamiltonian path (see module doc)."""
+    n = len(D)
+    E = _extended(D, start, end)
+    if nbD is None:
+        nbD = _neighbours(D, _K)
+    nbE = _path_neighbours(E, nbD)
     greedy = _greedy_fragments(D, nbD, closed=False)
     cands = []
+    if use_fast:
+        remaining = deadline - time.perf_counter()
+        t = _fast_tsp(E, n, share * remaining)
+        if t is not None:
+            cands.append(_fix_ends(_path_from_cycle(np.asarray(t), n), start, end))
     if start is None and end is None:
         cands.append(greedy)
     else:
-        free = _Tour(_extended(D, None, None), nbE, [n, *greedy])
+        Ef = _extended(D, None, None)
+        free = _Tour(Ef, _path_neighbours(Ef, nbD), [n, *greedy])
         free.local_search(deadline=deadline)
         fp = _path_from_cycle(free.t, n)
         cands.append(_fix_ends(fp, start, end))
@@ -602,16 +662,8 @@ def _solve_path(D, start, end, rng, kicks, deadline) -> list[int]:
             a = q.index(v)
             for parity in (0, 1):
                 p = _out_and_back(q, a, len(q) - 1, parity)
-                # _out_and_back ends at q[-1]; as a free-end path we may stop anywhere: fine
                 cands.append(p if start is not None else p[::-1])
-    best = None
-    for c in cands:
-        c = _fix_ends(c, start, end)
-        tour = _Tour(E, nbE, [n, *c])
-        tour.local_search(deadline=deadline)
-        if best is None or tour.cost < best.cost - 1e-12 * abs(best.cost):
-            best = tour
-    assert best is not None
+    best = _best_tour(E, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], deadline)
     _ils(best, rng, kicks, deadline)
     p = _path_from_cycle(best.t, n)
     if (start is not None and p[0] != start) or (start is None and end is not None
@@ -624,32 +676,37 @@ def _solve_path(D, start, end, rng, kicks, deadline) -> list[int]:
     return p
 
 
-def _solve_cycle(D, rng, kicks, deadline) -> list[int]:
-
+def _solve_cycle(D, rng, kicks, deadline, use_fast) -> list[int]:
     nb = _neighbours(D, _K)
     cands = [_greedy_fragments(D, nb, closed=True)]
-    # a good free path, then its out-and-back tours
-    fp = _solve_path(D, None, None, rng, kicks // 4, deadline)
+    if use_fast:
+        remaining = deadline - time.perf_counter()
+        t = _fast_tsp(D, len(D), 0.35 * remaining)
+        if t is not None:
+            cands.append(t)
+    # a good free path, then its out-and-back tours (the open-clip trap, see the module doc)
+    fp = _solve_path(D, None, None, rng, 0 if use_fast else kicks // 4, deadline, use_fast,
+                     nbD=nb, share=0.5)
     cands.append(fp)
-    cands.append(fp[0::2] + fp[1::2][::-1])  # out-and-back, both parities
+    cands.append(fp[0::2] + fp[1::2][::-1])  # out through the even frames, back the odd ones
     cands.append([fp[0], *fp[1::2], *fp[2::2][::-1]])
-    best = None
-    for c in cands:
-        tour = _Tour(D, nb, c)
-        tour.local_search(deadline=deadline)
-        if best is None or tour.cost < best.cost - 1e-12 * abs(best.cost):
-            best = tour
-    assert best is not None
+    best = _best_tour(D, nb, cands, deadline)
     _ils(best, rng, kicks, deadline)
     return [int(x) for x in best.t]
 
 
-def _kicks(n: int) -> int:
+def _kicks(n: int, method: str) -> int:
     return int(min(20000, 8 * n))
 
 
+def _method(method: str) -> bool:
+    if method not in ("auto", "local"):
+        raise ReseqError(f"method must be 'auto' or 'local', got {method!r}")
+    return method == "auto"
+
+
 def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
-          time_budget: float | None = None) -> Path:
+          time_budget: float | None = None, method: str = "auto") -> Path:
     """The shortest Hamiltonian path through all frames (paper eq. 5).
 
     ``start`` / ``end`` fix the first / last frame (indices); ``None`` leaves that end free.
@@ -675,7 +732,7 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
         budget = _default_budget(n) if time_budget is None else float(time_budget)
         deadline = time.perf_counter() + budget
         rng = np.random.default_rng(seed)
-        p = _solve_path(A, start, end, rng, _kicks(n), deadline)
+        p = _solve_path(A, start, end, rng, _kicks(n, method), deadline, _method(method))
     if start is not None:
         assert p[0] == start, "bug: start not honoured"
     if end is not None:
@@ -684,7 +741,7 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     return _make_path(A, p, closed=False)
 
 
-def loop(D, seed: int = 0, time_budget: float | None = None) -> Path:
+def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto") -> Path:
     """The shortest Hamiltonian cycle through all frames (paper eq. 6).
 
     ``order`` starts at frame 0 and ``order[1] < order[-1]`` (the direction is arbitrary);
@@ -696,7 +753,7 @@ def loop(D, seed: int = 0, time_budget: float | None = None) -> Path:
     >>> loop(D).order.tolist()   # out through the even frames, back through the odd ones
     [0, 1, 3, 5, 4, 2]
     >>> print(f"{loop(D).cost:g} {loop(D).max_step:g}")
-    22 4
+    18 4
     """
     A = check_distance_matrix(D, 3)
     n = len(A)
@@ -706,7 +763,7 @@ def loop(D, seed: int = 0, time_budget: float | None = None) -> Path:
         budget = _default_budget(n) if time_budget is None else float(time_budget)
         deadline = time.perf_counter() + budget
         rng = np.random.default_rng(seed)
-        c = _solve_cycle(A, rng, _kicks(n), deadline)
+        c = _solve_cycle(A, rng, _kicks(n, method), deadline, _method(method))
     assert sorted(c) == list(range(n)), "bug: not a permutation"
     k = c.index(0)
     c = c[k:] + c[:k]
