@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from .errors import ReseqError
 
-__all__ = ["atomic_path", "cache_dir", "check_writable", "progress", "sha256_file"]
+__all__ = ["atomic_path", "cache_dir", "check_writable", "progress", "public_mode", "sha256_file"]
 
 T = TypeVar("T")
 
@@ -50,10 +50,18 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        public_mode(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def public_mode(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give a temporary file (mode 0600) or folder (0700) the user's usual permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None,

@@ -30,7 +30,6 @@ renamed into place, and all targets are checked before the first byte is written
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -39,14 +38,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._util import atomic_path, check_writable, progress
+from ._util import atomic_path, check_writable, progress, public_mode
 from .errors import ReseqError
 
 __all__ = [
@@ -85,21 +84,6 @@ def output_kind(path: str | os.PathLike) -> str:
     raise ReseqError(
         f"cannot tell what to write for {text!r}: use a .mp4 or .gif file, or a folder ending in '/'"
     )
-
-
-def _public_mode(path: Path, folder: bool = False) -> None:
-    """Give a temporary file (mode 0600) or folder (0700) the user's usual permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
-
-
-@contextlib.contextmanager
-def _atomic(path: str | os.PathLike, force: bool) -> Iterator[Path]:
-    """:func:`reseq._util.atomic_path`, leaving the file with the usual permissions."""
-    with atomic_path(path, force) as tmp:
-        yield tmp
-        _public_mode(tmp)
 
 
 def _bar(images: np.ndarray, desc: str):
@@ -160,7 +144,7 @@ def index_records(labels: Sequence[str], distances_to_next: Sequence[float | Non
 
 
 def _write_json(path: Path, records: list[dict], force: bool) -> None:
-    with _atomic(path, force) as tmp:
+    with atomic_path(path, force) as tmp:
         tmp.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
 
 
@@ -173,7 +157,7 @@ def _write_csv(path: Path, records: list[dict], force: bool) -> None:
     writer.writeheader()
     for rec in records:
         writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in fields})
-    with _atomic(path, force) as tmp:
+    with atomic_path(path, force) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
 
 
@@ -201,7 +185,7 @@ def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int
     pad_h, pad_w = h % 2, w % 2
     if pad_h or pad_w:  # yuv420p needs even sizes: repeat the last row/column
         images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with _atomic(path, force) as tmp:
+    with atomic_path(path, force) as tmp:
         with av.open(str(tmp), mode="w", format=_CONTAINERS[path.suffix.lower()]) as container:
             stream = container.add_stream("libx264", rate=_fps_fraction(fps))
             stream.width = w + pad_w
@@ -239,7 +223,7 @@ def _write_gif(path: Path, images: np.ndarray, fps: float, force: bool, loop: bo
     kwargs: dict[str, Any] = {"duration": duration, "disposal": 1}
     if loop:
         kwargs["loop"] = 0  # forever; without the key the GIF plays once
-    with _atomic(path, force) as tmp:
+    with atomic_path(path, force) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                        optimize=False, **kwargs)
 
@@ -252,7 +236,7 @@ def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
     width = max(4, len(str(len(images) - 1)))
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        _public_mode(tmp_dir, folder=True)
+        public_mode(tmp_dir, folder=True)
         for i, img in enumerate(_bar(images, "writing PNGs")):
             Image.fromarray(img, "RGB").save(tmp_dir / f"{i:0{width}d}.png")
         if not path.exists():
@@ -474,7 +458,7 @@ def contact_sheet(
         draw.rectangle((x - 1, y - 1, x + tw, y + th), outline=(200, 200, 200))
         text = _fit_text(draw, f"{i}: {labels[i]}", font, tw)
         draw.text((x, y + th + 2), text, fill="black", font=font)
-    with _atomic(out, force) as tmp:
+    with atomic_path(out, force) as tmp:
         sheet.save(tmp, format="PNG")
     return out
 
@@ -526,7 +510,7 @@ def outlier_histogram(
         ax.set_title(title or "Outlier scores")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        with _atomic(out, force) as tmp:
+        with atomic_path(out, force) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
@@ -642,7 +626,7 @@ def mst_plot(
         ax.axis("off")
         ax.set_title(title or f"Minimum spanning tree of {n} frames (frame numbers; key-frames in red)")
         fig.tight_layout()
-        with _atomic(out, force) as tmp:
+        with atomic_path(out, force) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
