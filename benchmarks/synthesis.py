@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--eval-size", type=int, default=64, help="long edge for LPIPS")
     p.add_argument("--latent", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0)
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight of the LPIPS term in the VAE loss (0 = off)")
     p.add_argument("--only", help="comma-separated clip names to use")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--net", default="alex")
+    p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
     p.add_argument("--out", help="write all results as JSON here")
     p.add_argument("--csv", help="write per-case rows as CSV here")
     p.add_argument("--no-progress", action="store_true")
@@ -175,43 +175,48 @@ def main(argv: list[str] | None = None) -> int:
               f"({'cached' if info['cached'] else 'trained now'}); scaled to 500 frames: "
               f"{per500:.0f} s; loss {info['history'][0]:.0f} -> {info['history'][-1]:.0f}")
     print(f"# model cache key {info['cache_key']}; {len(cases)} cases; LPIPS {args.net} at long "
-          f"edge {args.eval_size}\n")
+          f"edge {args.eval_size}; perceptual weight {args.perceptual:g}\n")
 
+    nets = [n.strip() for n in args.net.split(",") if n.strip()]
     rows = []
     for c in cases:
-        arr = eval_frames[c["clip"]]
+        arr, hi = eval_frames[c["clip"]], train_frames[c["clip"]]
         s, gap = c["start"], c["gap"]
         a, b = arr[s], arr[s + gap]
         truth = arr[s + 1:s + gap]
-        row = {"clip": c["clip"], "gap": gap, "start": s}
-        for m in METHODS:
-            hi = train_frames[c["clip"]]
-            synth = synthesize(m, model, a, b, gap - 1, hi[s], hi[s + gap])
-            row[m] = float(np.mean([lpips_pair(x, y, args.net) for x, y in zip(synth, truth, strict=True)]))
-        rows.append(row)
+        synth = {m: synthesize(m, model, a, b, gap - 1, hi[s], hi[s + gap]) for m in METHODS}
+        for net in nets:
+            row = {"clip": c["clip"], "gap": gap, "start": s, "net": net}
+            for m in METHODS:
+                row[m] = float(np.mean([lpips_pair(x, y, net)
+                                        for x, y in zip(synth[m], truth, strict=True)]))
+            rows.append(row)
 
-    summary = {}
-    for gap in (2, 4):
-        sel = [r for r in rows if r["gap"] == gap]
-        if not sel:
-            continue
-        print(f"## gap {gap}: {len(sel)} cases (mean LPIPS of the held-out frame(s); lower is better)\n")
-        print("| clip | " + " | ".join(METHODS) + " |")
-        print("|---|" + "---:|" * len(METHODS))
-        for clip in names:
-            cr = [r for r in sel if r["clip"] == clip]
-            if cr:
-                print(f"| {clip} | " + " | ".join(f"{np.mean([r[m] for r in cr]):.3f}"
-                                                  for m in METHODS) + " |")
-        means = {m: float(np.mean([r[m] for r in sel])) for m in METHODS}
-        print("| **mean** | " + " | ".join(f"**{means[m]:.3f}**" for m in METHODS) + " |")
-        wins = {m: float(np.mean([r[m] < r["crossfade"] for r in sel])) for m in METHODS
-                if m != "crossfade"}
-        print("| beats crossfade | " + " | ".join(
-            "–" if m == "crossfade" else f"{wins[m]:.0%}" for m in METHODS) + " |\n")
-        summary[gap] = {"cases": len(sel), "mean": means, "fraction_beating_crossfade": wins}
-        print(f"gap {gap}: VAE slerp beats the cross-fade in {wins['vae-slerp']:.0%} of "
-              f"{len(sel)} cases (slerp+residual: {wins['vae-slerp+res']:.0%})\n")
+    summary: dict[str, dict] = {}
+    for net in nets:
+        for gap in (2, 4):
+            sel = [r for r in rows if r["gap"] == gap and r["net"] == net]
+            if not sel:
+                continue
+            print(f"## gap {gap}, LPIPS {net}: {len(sel)} cases (mean LPIPS of the held-out "
+                  "frame(s); lower is better)\n")
+            print("| clip | " + " | ".join(METHODS) + " |")
+            print("|---|" + "---:|" * len(METHODS))
+            for clip in names:
+                cr = [r for r in sel if r["clip"] == clip]
+                if cr:
+                    print(f"| {clip} | " + " | ".join(f"{np.mean([r[m] for r in cr]):.3f}"
+                                                      for m in METHODS) + " |")
+            means = {m: float(np.mean([r[m] for r in sel])) for m in METHODS}
+            print("| **mean** | " + " | ".join(f"**{means[m]:.3f}**" for m in METHODS) + " |")
+            wins = {m: float(np.mean([r[m] < r["crossfade"] for r in sel])) for m in METHODS
+                    if m != "crossfade"}
+            print("| beats crossfade | " + " | ".join(
+                "–" if m == "crossfade" else f"{wins[m]:.0%}" for m in METHODS) + " |\n")
+            summary[f"{net}/gap{gap}"] = {"cases": len(sel), "mean": means,
+                                          "fraction_beating_crossfade": wins}
+            print(f"gap {gap} ({net}): VAE slerp beats the cross-fade in {wins['vae-slerp']:.0%} "
+                  f"of {len(sel)} cases (slerp+residual: {wins['vae-slerp+res']:.0%})\n")
 
     if args.out:
         Path(args.out).write_text(json.dumps({"config": cfg, "training": {
