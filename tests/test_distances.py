@@ -82,11 +82,16 @@ def test_streaming_through_disk_matches_in_memory(bunny):
     assert np.abs(full - streamed).max() < 1e-6
 
 
-def test_feature_cache_skips_network_on_second_run(kenney, monkeypatch):
+def test_caches_skip_network_and_gemm_on_second_run(kenney, monkeypatch, tmp_path):
+    def fresh_cache_dir(*parts):  # an empty cache for this test, whatever earlier runs left
+        path = tmp_path.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    monkeypatch.setattr(dmod, "cache_dir", fresh_cache_dir)
     frames = kenney[:5]
-    store_dir = None
     D1 = distance_matrix(frames, progress=False, cache=True)
-    # every distinct frame now has a cache file keyed by its content hash
+    # every distinct frame now has a feature file keyed by its content hash
     from reseq.assets import WEIGHTS_VERSION
 
     h, w = frames.array.shape[1:3]
@@ -98,8 +103,15 @@ def test_feature_cache_skips_network_on_second_run(kenney, monkeypatch):
         raise AssertionError("the network ran although features were cached")
 
     monkeypatch.setattr(dmod._feat, "normalized_features", no_network)
-    D2 = distance_matrix(frames, progress=False, cache=True)
-    assert np.array_equal(D1, D2)
+    # same frames in another order: the matrix cache answers, rows follow the new order
+    stats: dict = {}
+    rev = np.arange(len(frames))[::-1]
+    D2 = distance_matrix(frames[rev], progress=False, cache=True, stats=stats)
+    assert stats["matrix_cached"] and np.array_equal(D2, D1[np.ix_(rev, rev)])
+    # another metric on the same features: no matrix cached yet, the features come from disk
+    stats = {}
+    Dc = distance_matrix(frames, metric="cosine", progress=False, cache=True, stats=stats)
+    assert not stats["matrix_cached"] and Dc.shape == D1.shape and np.all(Dc[~np.eye(5, dtype=bool)] > 0)
 
 
 def test_squared_euclidean_small():

@@ -11,6 +11,10 @@ from one Gram matrix ``G = E E^T`` instead of N^2 comparisons:
   features this is ``sum_l (1 - mean_hw <a, b>)``, with exact zeros for identical frames.
 - ``l2`` (eq. 8): E = raw RGB pixels in [0, 1]; D is the square root of the Gram distances.
 
+Caches. The matrix of a set of distinct frames is cached too (keyed by their hashes, metric,
+network and weights version), so a second run on the same frames, in any order, skips both the
+networks and the GEMM. ``cache=False`` or ``RESEQ_NO_CACHE=1`` turns both caches off.
+
 Exactness and memory. Features are computed once per distinct frame (frames are identified by a
 hash of their pixels, so duplicate frames cost nothing and get distance exactly 0) and cached on
 disk, keyed by frame content, network, weights version and working size. The Gram matrix is
@@ -223,10 +227,12 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
     memory_budget : int
         Bytes of feature data held in memory at once (default 4 GiB).
     cache : bool, optional
-        Keep deep features on disk for later runs (default: on, unless ``RESEQ_NO_CACHE`` is set).
+        Keep deep features and the matrix on disk for later runs (default: on, unless
+        ``RESEQ_NO_CACHE`` is set).
     stats : dict, optional
         Filled with timings and sizes: ``features_s``, ``matrix_s``, ``distinct``, ``dim`` (columns
-        multiplied), ``gemm_flops``, ``streamed`` (features read from disk in blocks).
+        multiplied), ``gemm_flops``, ``streamed`` (features read from disk in blocks),
+        ``matrix_cached`` (the matrix came from the cache).
 
     Returns
     -------
@@ -238,14 +244,24 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
     show = progress
     hashes = frame_hashes(images)
     uniq, first, inverse = np.unique(np.array(hashes), return_index=True, return_inverse=True)
-    del uniq
     distinct = images[first]
     m = len(distinct)
     info = stats if stats is not None else {}
-    info.update(distinct=m, features_s=0.0, streamed=False)
+    info.update(distinct=m, features_s=0.0, streamed=False, matrix_cached=False)
     if m == 1:
         info.update(matrix_s=0.0, dim=0, gemm_flops=0)
         return np.zeros((len(images), len(images)))
+    if cache is None:
+        cache = not os.environ.get("RESEQ_NO_CACHE")
+    matrix_file = _matrix_cache_file(uniq, metric, net) if cache else None
+    if matrix_file is not None and matrix_file.exists():
+        try:
+            dist = np.load(matrix_file, allow_pickle=False)
+            if dist.shape == (m, m):
+                info.update(matrix_s=0.0, dim=0, gemm_flops=0, matrix_cached=True)
+                return dist[np.ix_(inverse, inverse)]
+        except (OSError, ValueError):
+            pass  # damaged entry: recompute and replace it
     if metric == "l2":
         flat = distinct.reshape(m, -1)
         block_cols = max(1, int(memory_budget // 2 // (4 * m)))
@@ -256,8 +272,6 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         info.update(matrix_s=time.perf_counter() - t0, dim=flat.shape[1],
                     gemm_flops=2 * m * m * flat.shape[1])
     else:
-        if cache is None:
-            cache = not os.environ.get("RESEQ_NO_CACHE")
         t0 = time.perf_counter()
         store = _FeatureStore(distinct, net, metric, cache, memory_budget, show)
         info["features_s"] = time.perf_counter() - t0
@@ -276,4 +290,20 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
                         gemm_flops=2 * m * m * store.kept, streamed=not store.in_memory)
         finally:
             store.close()
+    if matrix_file is not None:
+        matrix_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = matrix_file.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, dist)
+        os.replace(tmp, matrix_file)
     return dist[np.ix_(inverse, inverse)]
+
+
+def _matrix_cache_file(sorted_hashes: np.ndarray, metric: str, net: str) -> Path:
+    """Cache entry of the matrix of a set of distinct frames (rows in sorted-hash order)."""
+    from .assets import WEIGHTS_VERSION
+
+    key = hashlib.sha256(f"{metric}|{net if metric != 'l2' else ''}|{WEIGHTS_VERSION}|{FEATURE_FORMAT}".encode())
+    for h in sorted_hashes:
+        key.update(bytes.fromhex(str(h)))
+    digest = key.hexdigest()
+    return cache_dir("matrices") / digest[:2] / f"{digest}.npy"
