@@ -218,3 +218,22 @@ def test_cli_bad_inputs_one_line(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output
     r = _run("vae", "train", ROBOT, "-o", tmp_path / "m.pt", "--size", 48)
     assert r.exit_code == 2 and "power of two" in r.output
+
+
+def test_perceptual_loss_is_lpips_and_trains(tmp_path, data):
+    from reseq.features import lpips_pair
+    from reseq.frames import load_frames
+    from reseq.synth.vae import perceptual_loss, to_tensor
+
+    frames = load_frames(ROBOT, size=64, progress=False).array[:3]
+    u8 = (to_tensor(frames, 64) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    x = to_tensor(u8, 64)  # exactly the uint8 images lpips_pair sees
+    got = perceptual_loss(x[:2], x[1:3]).item()
+    want = lpips_pair(u8[0], u8[1]) + lpips_pair(u8[1], u8[2])
+    assert got == pytest.approx(want, rel=1e-3)
+    x_hat = x[:1].clone().requires_grad_(True)
+    perceptual_loss(x_hat, x[1:2]).backward()
+    assert x_hat.grad is not None and x_hat.grad.abs().sum() > 0
+    r = train_vae(data[0][:8], size=32, latent=8, epochs=2, batch=4, perceptual=500.0,
+                  checkpoint=tmp_path / "p.pt", show_progress=False)
+    assert len(r.history) == 2 and load_model(tmp_path / "p.pt").config.perceptual == 500.0
