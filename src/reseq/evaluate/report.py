@@ -121,8 +121,10 @@ def _figures(rows: Sequence[Result], out: Path, force: bool) -> None:
     taus = {m: np.array([r.tau for r in rows if r.metric == m]) for m in metrics}
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for m in metrics:
-        ax.plot(np.sort(taus[m]), marker="o", markersize=3, label=m)
+    markers = "osD^v<>pX*hP"
+    for i, m in enumerate(metrics):
+        ax.plot(np.sort(taus[m]), marker=markers[i % len(markers)], markersize=3, label=m,
+                color=plt.cm.tab20(i % 20), linestyle="-" if i % 2 == 0 else "--")
     ax.set_xlabel("clip (sorted independently per metric)")
     ax.set_ylabel("normalized Kendall tau distance")
     ax.set_title("Reconstruction error per clip (cf. paper Fig. 7a)")
