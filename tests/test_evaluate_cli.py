@@ -56,3 +56,21 @@ def test_evaluate_writes_a_reproducible_report(run_cli, tmp_path, corpus):
     assert again.returncode == 0, again.stderr
     assert (out / "results.csv").read_bytes() == before
     assert (out / "fig7b_boxplot.png").stat().st_size > 1000
+
+
+def test_dae_train_checkpoint_and_resume(run_cli, tmp_path, dev_clips):
+    import torch
+
+    out = tmp_path / "dae.pt"
+    src = dev_clips / "cyc_kenney_zombie_walk"
+    args = ("dae", "train", src, "-o", out, "--batch-size", "2", "--checkpoint-every", "1",
+            "--size", "64", "-q")
+    first = run_cli(*args, "--steps", "2")
+    assert first.returncode == 0, first.stderr
+    assert "trained on 8 frames" in first.stdout
+    assert torch.load(out, weights_only=True)["step"] == 2
+    assert "already exists" in _one_error_line(run_cli(*args, "--steps", "3"))
+    resumed = run_cli(*args, "--steps", "3", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["step"] == 3 and len(ckpt["losses"]) == 3
