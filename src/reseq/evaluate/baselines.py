@@ -8,13 +8,16 @@ symmetric (N, N) float64 matrix with a zero diagonal, or an order of frame indic
 - :func:`manifold_matrices` — L2 in an LLE or Isomap embedding (eq. 10) for every (k, d) of a sweep.
   The expensive part (the kNN graph, the weights / geodesics and the eigen-decomposition) is done
   once per k with the largest d; the embedding of dimension d is the first d coordinates of it,
-  which is exactly what scikit-learn computes for ``n_components=d`` with the dense eigensolver
-  (LLE: the eigenvectors 1..d of M; Isomap: the top-d kernel PCA components);
+  which is what scikit-learn computes for ``n_components=d`` with the dense eigensolver (LLE: the
+  eigenvectors 1..d of M; Isomap: the top-d kernel PCA components of the geodesic distances).
+  Isomap's kernel PCA is done here (classical MDS on scikit-learn's geodesic matrix) because
+  geodesics are not Euclidean: scikit-learn refuses when a requested component has a negative
+  eigenvalue, we give it zero coordinates instead (identical otherwise, see the tests);
 - :func:`greedy_chain` (nearest-neighbour chain) and :func:`two_opt` (segment reversals until no
   move shortens the path), the heuristics of image-sorting and frame-reconstruction scripts.
 
-Small clips cannot take every setting: k is clamped to N − 1 neighbours and d to N − 1
-dimensions (for LLE, N − 2), so a setting is always defined; the clamped values are reported.
+Short clips cannot take every setting: k is clamped to N − 2 neighbours and d to N − 1
+dimensions (LLE: N − 2), so every setting is defined; the values used are reported.
 """
 
 from __future__ import annotations
