@@ -6,7 +6,8 @@ For every dev clip we hold out
 * the middle three frames of a quintuple (frames i..i+4: **gap 4**),
 
 synthesize them from the two outer frames and measure LPIPS (AlexNet, :mod:`reseq.features`) to
-the true frames, at the working size (long edge ``--eval-size``, default 64 = the VAE's size).
+the true frames, at the working size (long edge ``--eval-size``, default 128; the VAE works at
+64 x 64 and its output is resized up; 64 is too small for AlexNet on the wide 320x136 clips).
 
 Methods: ``vae-slerp`` and ``vae-lerp`` (decode the interpolated latent means, resized back to
 the clip's aspect ratio), ``vae-slerp+res`` (slerp plus the cross-faded reconstruction errors of
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=0, help="use only the first N clips (0 = all)")
     p.add_argument("--per-clip", type=int, default=3, help="max cases per clip and gap")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--eval-size", type=int, default=64, help="long edge for LPIPS")
+    p.add_argument("--eval-size", type=int, default=128,
+                   help="long edge for LPIPS (64 is too small for AlexNet on the 320x136 clips)")
     p.add_argument("--latent", type=int, default=64)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch", type=int, default=32)
