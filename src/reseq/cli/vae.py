@@ -116,7 +116,8 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
 @vae.command("interpolate")
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--through", help="Comma-separated images to chain: A,B,C,...")
-@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False),
+              help="VAE checkpoint written by `reseq vae train`.")
 @click.option("--steps", default=10, show_default=True, help="Generated frames per pair.")
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True)
 @click.option("--residual", is_flag=True,
@@ -167,7 +168,8 @@ def interpolate_cmd(images, through, model, steps, method, residual, output, fps
 
 @vae.command("demo")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False),
+              help="VAE checkpoint written by `reseq vae train`.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Folder for one animation per class.")
 @click.option("--images", "n_images", default=7, show_default=True,
@@ -221,7 +223,8 @@ def demo_cmd(folders, model, output, n_images, steps, fps, fmt, size, seed, forc
 
 @vae.command("map")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False))
+@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False),
+              help="VAE checkpoint written by `reseq vae train`.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--thumbnails", is_flag=True, help="Draw each frame's thumbnail at its point.")
 @click.option("--seed", default=0, show_default=True)
