@@ -25,11 +25,12 @@ dev clips); above it the reconstruction excess is a few hundred nats and the KL 
 latent space smooth enough to interpolate in.
 
 Optionally ``perceptual * LPIPS(x_hat, x)`` is added (:func:`perceptual_loss`, our own AlexNet
-LPIPS from :mod:`reseq.features`; off by default). Measured on 7 dev clips (60 epochs, weight
-1000, ``benchmarks/synthesis.py``): it halves the AlexNet LPIPS of decoded in-betweens
-(0.13 -> 0.06) but, checked with the VGG LPIPS it was not trained on, improves them only by
-about 12 % (0.23 -> 0.20): mostly it fits the metric's own network. Training time is about the
-same on CPU at 64 px.
+LPIPS from :mod:`reseq.features`; off by default because it does not pay off). Measured with
+``benchmarks/synthesis.py`` on 7 dev clips (60 epochs, weight 1000, 26 leave-out cases): the
+AlexNet LPIPS of decoded in-betweens drops 0.13 -> 0.06 at 64 px but only 0.30 -> 0.25 at the
+128 px working size, and the VGG LPIPS it was not trained on 0.23 -> 0.20 (64 px) and
+0.32 -> 0.31 (128 px): it mostly fits its own network, and adds a faint checkerboard. Training
+time is about the same on CPU at 64 px.
 
 Square inputs
 -------------
