@@ -43,8 +43,11 @@ def tsne_2d(z: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarra
 
 def plot_latent_map(xy: np.ndarray, labels: list[str], path: str | os.PathLike,
                     thumbnails: np.ndarray | None = None, title: str = "VAE latent space (t-SNE)",
-                    force: bool = False, thumb_px: int = 24) -> Path:
-    """Scatter ``xy`` coloured by ``labels`` (legend), optionally with image thumbnails."""
+                    force: bool = False, thumb_px: int = 28, max_thumbnails: int = 60) -> Path:
+    """Scatter ``xy`` coloured by ``labels`` (legend), optionally with image thumbnails.
+
+    At most ``max_thumbnails`` thumbnails are drawn, spread evenly over each class's frames.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +61,8 @@ def plot_latent_map(xy: np.ndarray, labels: list[str], path: str | os.PathLike,
         sel = np.array([lab == name for lab in labels])
         ax.scatter(xy[sel, 0], xy[sel, 1], s=14, color=cmap(k % cmap.N), label=name, alpha=0.85)
     if thumbnails is not None:
-        for (x, y), im, lab in zip(xy, thumbnails, labels, strict=False):
+        for i in _thumbnail_picks(labels, max_thumbnails):
+            (x, y), im, lab = xy[i], thumbnails[i], labels[i]
             h, w = im.shape[:2]
             zoom = thumb_px / max(h, w)
             box = AnnotationBbox(OffsetImage(im, zoom=zoom), (x, y), frameon=True, pad=0.1,
@@ -73,6 +77,22 @@ def plot_latent_map(xy: np.ndarray, labels: list[str], path: str | os.PathLike,
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     return Path(path)
+
+
+def _thumbnail_picks(labels: list[str], cap: int) -> list[int]:
+    """Indices of up to ``cap`` frames, shared fairly among the classes, evenly spaced in each.
+
+    >>> _thumbnail_picks(["a"] * 10 + ["b"] * 2, 6)
+    [0, 4, 9, 10, 11]
+    """
+    classes = list(dict.fromkeys(labels))
+    per = max(1, cap // max(1, len(classes)))
+    picks: list[int] = []
+    for name in classes:
+        idx = [i for i, lab in enumerate(labels) if lab == name]
+        take = np.unique(np.linspace(0, len(idx) - 1, min(per, len(idx))).round().astype(int))
+        picks += [idx[k] for k in take]
+    return picks
 
 
 def latent_map(model: VAE, images: np.ndarray, labels: list[str], path: str | os.PathLike,
