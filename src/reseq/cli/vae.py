@@ -148,6 +148,9 @@ def interpolate_cmd(images, through, model, steps, method, residual, output, fps
         raise ReseqError("need two images A B (or --through with at least two)")
     if steps < 0:
         raise ReseqError("--steps must be >= 0")
+    from ..render import check_outputs
+
+    check_outputs(output, index=index, others=[sheet], force=force, fps=fps)
     _set_threads()
     net = load_model(model)
     imgs = [_read_image(p) for p in paths]
@@ -198,9 +201,10 @@ def demo_cmd(folders, model, output, n_images, steps, fps, fmt, size, seed, forc
     net = load_model(model)
     out_dir = Path(output)
     targets = [(Path(f), out_dir / f"{Path(f).resolve().name}.{fmt}") for f in folders]
+    from ..render import check_outputs
+
     for _, t in targets:
-        if t.exists() and not force:
-            raise ReseqError(f"{t} already exists; use --force to overwrite it")
+        check_outputs(t, force=force, fps=fps)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for folder, target in progress(targets, desc="demo", total=len(targets), unit="class"):

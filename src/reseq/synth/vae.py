@@ -429,33 +429,11 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
 # ---------------------------------------------------------------------------------------------
 # training data
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
 def _load_folder(folder: Path, size: int) -> np.ndarray:
-    """Frames of one folder at long edge ``size`` (``reseq.frames.load_frames`` when present)."""
-    try:
-        from ..frames import load_frames
-    except ImportError:  # pragma: no cover - until reseq.frames lands
-        load_frames = None
-    if load_frames is not None:
-        return np.asarray(load_frames(str(folder), size=size, progress=False).array)
-    from PIL import Image  # pragma: no cover
+    """Frames of one folder at long edge ``size`` through :func:`reseq.frames.load_frames`."""
+    from ..frames import load_frames
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-    out = []
-    for f in files:
-        im = Image.open(f)
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(bg, im).convert("RGB")
-        scale = size / max(im.size)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
-                       Image.Resampling.LANCZOS)
-        out.append(np.asarray(im))
-    if not out:
-        raise ReseqError(f"no image files in {folder}")
-    return np.stack(out)
+    return np.asarray(load_frames(str(folder), size=size, progress=False).array)
 
 
 def load_training_frames(folders: list[str | os.PathLike], size: int = 64,
