@@ -70,6 +70,14 @@ def test_end_to_end_on_two_dev_clips(evaluation):
             taus = [s.tau for s in ev.sweep if s.clip == clip and s.metric == m]
             assert by[clip, f"{m}-best"].tau == min(taus)
             assert by[clip, f"{m}-global"].tau >= by[clip, f"{m}-best"].tau
+    for m in ("lle", "isomap"):  # one global setting: the lowest mean tau over the clips
+        chosen = {" ".join(by[c, f"{m}-global"].setting.split()[:2]) for c in frames}
+        assert len(chosen) == 1
+        means = {}
+        for s in ev.sweep:
+            if s.metric == m:
+                means.setdefault(" ".join(s.setting.split()[:2]), []).append(s.tau)
+        assert np.mean(means[chosen.pop()]) == min(np.mean(v) for v in means.values())
     # LPIPS reconstructs the slowly opening eye: the path found is the true order
     eye = by["cart_synfig_eye_open", "lpips-alex"]
     assert eye.tau == 0.0 and eye.cost_found == pytest.approx(eye.cost_true)

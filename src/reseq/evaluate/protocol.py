@@ -210,7 +210,7 @@ def evaluate_frames(clip: Clip, array: np.ndarray, metrics: Sequence[str] = METR
     """Run the protocol on one clip's frames (already subsampled, in true order).
 
     Returns (results, sweep): one result per non-swept metric, and every LLE/Isomap setting
-    (metric ``lle`` / ``isomap``, ``setting`` ``k=..,d=..``) in ``sweep``. ``on_metric(metric,
+    (metric ``lle`` / ``isomap``, ``setting`` ``k=.. d=..``) in ``sweep``. ``on_metric(metric,
     seconds)`` is called after each metric. ``n_jobs`` solves the LLE/Isomap sweep's paths in
     parallel (joblib).
     """
@@ -235,9 +235,9 @@ def evaluate_frames(clip: Clip, array: np.ndarray, metrics: Sequence[str] = METR
             solved = dict(zip(unique, _solve_many(list(unique.values()), start, end, seed,
                                                   n_jobs), strict=True))
             for k, d, k_used, d_used, D in settings:
-                setting = f"k={k},d={d}"
+                setting = f"k={k} d={d}"
                 if (k_used, d_used) != (k, d):
-                    setting += f" (used k={k_used},d={d_used})"
+                    setting += f" (used k={k_used} d={d_used})"
                 sweep.append(_result(clip, n, metric, setting, D, perm,
                                      solved[k_used, d_used]))
         else:
@@ -270,7 +270,7 @@ def evaluate_frames(clip: Clip, array: np.ndarray, metrics: Sequence[str] = METR
 
 
 def _settings_key(setting: str) -> tuple[int, int]:
-    k, d = setting.split(" ")[0].split(",")
+    k, d = setting.split(" ")[:2]  # "k=3 d=5" or "k=9 d=5 (used k=7 d=5)"
     return int(k[2:]), int(d[2:])
 
 

@@ -101,7 +101,7 @@ def summary_markdown(ev: Evaluation) -> str:
     settings = {}
     for r in rows:
         if r.metric.endswith("-global"):
-            settings[r.metric] = r.setting.split(" ")[0]
+            settings[r.metric] = " ".join(r.setting.split(" ")[:2])
     if settings:
         lines += ["", "Single best global LLE/Isomap settings (lowest mean tau over the corpus): "
                   + ", ".join(f"{m} {s}" for m, s in settings.items()) + "."]
