@@ -95,8 +95,8 @@ def test_zero_distances_are_edges():
     D = (x[:, None] - x[None]) ** 2
     p = order(D)  # N = 15: heuristic; optimum walks the sorted values: cost = 7
     assert p.cost == pytest.approx(7.0)
-    c = loop(D[:10, :10])
-    assert c.cost == pytest.approx(_brute(D[:10, :10], closed=True))
+    c = loop(D[:9, :9])
+    assert c.cost == pytest.approx(_brute(D[:9, :9], closed=True))
 
 
 def test_path_object():
@@ -195,7 +195,12 @@ def test_cyclic_clip_loop_closes(lpips):
     assert c.cost <= path_cost(D, np.arange(len(D)), closed=True) + 1e-12
 
 
-def test_deterministic_under_seed():
+def test_deterministic_under_seed(lpips):
+    # "auto" uses fast-tsp (no seed, wall-clock bound): reproducible when it reaches the
+    # optimum, as it does on a short real clip; "local" is deterministic by construction
+    D = lpips("cart_synfig_eye_open")
+    assert np.array_equal(order(D).order, order(D).order)
+    assert np.array_equal(loop(D).order, loop(D).order)
     D = _random_sq(80, 7)
     a = order(D, start=3, method="local", seed=1)
     b = order(D, start=3, method="local", seed=1)
@@ -216,8 +221,8 @@ def test_exact_threshold_is_fast():
 
 
 def test_near_optimal_on_random_points():
-    """N = 200 random points: auto within 0.5% of a long multi-start run of itself."""
+    """N = 200 random points: the default run within 0.5% of a run with 8x the time."""
     D = _random_sq(200, 11)
-    fast = order(D, time_budget=0.5).cost
-    ref = min(order(D, time_budget=3.0, seed=s).cost for s in range(2))
+    fast = order(D).cost
+    ref = order(D, time_budget=2.0).cost
     assert fast <= ref * 1.005

@@ -27,9 +27,20 @@ How they are solved
     whose fixed ends lie in the middle of the motion: from ``s`` go out to the near end and back,
     cross to ``t``'s side, go out to the far end and back to ``t``.
 
-* **Deterministic**: every random choice comes from ``numpy.random.default_rng(seed)`` and the
-  search runs a fixed number of kicks (proportional to ``N``). ``time_budget`` (seconds) only
-  caps the search on a slow machine; if it is reached the result can depend on the load.
+* **Time**: ``time_budget`` seconds (default 0.25 s up to N = 200, 2 s at N = 1000, 25 s from
+  N = 4400); the local search of the constructions may overrun it by at most the same again.
+
+* **Solvers**: ``method="auto"`` (default) adds fast-tsp (MIT, Rust; Or-opt / Lin–Kernighan
+  style local search) as a construction, on distances scaled to its uint16 input (the scale maps
+  four times the longest minimum-spanning-tree step to 65534, so typical steps keep thousands of
+  levels; longer distances are clipped); our float local search then removes the rounding
+  error. ``method="local"`` uses only our own code.
+
+* **Determinism**: every random choice of ours comes from ``numpy.random.default_rng(seed)``
+  and the iterated local search runs a fixed number of kicks, so ``method="local"`` (and the
+  exact solver, N <= 12) is deterministic unless the time budget runs out. fast-tsp has no seed
+  and stops on wall-clock time, so ``method="auto"`` can return a different (equally short or
+  very slightly longer) order on another run or machine.
 """
 
 from __future__ import annotations
@@ -135,8 +146,8 @@ def _check_index(v, n: int, what: str) -> int | None:
 
 
 def _default_budget(n: int) -> float:
-    """Seconds by default: 0.25 s at N = 100, ~1.6 s at N = 1000, ~25 s at N = 5000."""
-    return float(min(25.0, max(0.25, 1.6 * (n / 1000.0) ** 1.7)))
+    """Seconds by default: 0.25 s at N <= 200, 2 s at N = 1000, 25 s at N >= 4400."""
+    return float(min(25.0, max(0.25, 2.0 * (n / 1000.0) ** 1.7)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +385,9 @@ class _Tour:
                 dq.append(int(v))
         steps = 0
         while dq:
+            steps += 1
+            if steps % 64 == 0 and time.perf_counter() > deadline:
+                break
             a = dq.popleft()
             active[a] = False
             res = self.improve_node(a)
@@ -386,9 +400,6 @@ class _Tour:
             if not active[a]:
                 active[a] = True
                 dq.append(a)
-            steps += 1
-            if steps % 64 == 0 and time.perf_counter() > deadline:
-                break
 
     def kick(self, rng: np.random.Generator, span: int) -> list[int]:
         """Local double bridge: swap two adjacent short segments at a random place."""
@@ -614,11 +625,13 @@ def _path_neighbours(E: np.ndarray, nbD: np.ndarray) -> np.ndarray:
     return nbE
 
 
-def _best_tour(E, nb, cands, deadline) -> _Tour:
+def _best_tour(E, nb, cands, hard) -> _Tour:
+    """Local-search every candidate (cheapest first, while time allows); keep the best."""
     best = None
+    cands = sorted(cands, key=lambda c: path_cost(E, c, closed=True))
     for c in cands:
         tour = _Tour(E, nb, c)
-        tour.local_search(deadline=deadline)
+        tour.local_search(deadline=hard)
         if best is None or tour.cost < best.cost - 1e-12 * abs(best.cost):
             best = tour
     assert best is not None
@@ -626,28 +639,31 @@ def _best_tour(E, nb, cands, deadline) -> _Tour:
 
 
 def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
-                share=0.7) -> list[int]:
+                hard=np.inf) -> list[int]:
     """Near-optimal Hamiltonian path (see module doc)."""
     n = len(D)
     E = _extended(D, start, end)
     if nbD is None:
         nbD = _neighbours(D, _K)
     nbE = _path_neighbours(E, nbD)
-    greedy = _greedy_fragments(D, nbD, closed=False)
     cands = []
     if use_fast:
         remaining = deadline - time.perf_counter()
+        share = 0.8 if start is None and end is None else 0.55
         t = _fast_tsp(E, n, share * remaining)
         if t is not None:
             cands.append(_fix_ends(_path_from_cycle(np.asarray(t), n), start, end))
     if start is None and end is None:
-        cands.append(greedy)
+        if not cands:
+            cands.append(_greedy_fragments(D, nbD, closed=False))
     else:
+        greedy = _greedy_fragments(D, nbD, closed=False)
         Ef = _extended(D, None, None)
         free = _Tour(Ef, _path_neighbours(Ef, nbD), [n, *greedy])
-        free.local_search(deadline=deadline)
+        free.local_search(deadline=hard)
         fp = _path_from_cycle(free.t, n)
-        cands.append(_fix_ends(fp, start, end))
+        if not cands:
+            cands.append(_fix_ends(fp, start, end))
         if start is not None and end is not None:
             a, b = fp.index(start), fp.index(end)
             q = fp if a < b else fp[::-1]
@@ -663,7 +679,7 @@ def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
             for parity in (0, 1):
                 p = _out_and_back(q, a, len(q) - 1, parity)
                 cands.append(p if start is not None else p[::-1])
-    best = _best_tour(E, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], deadline)
+    best = _best_tour(E, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], hard)
     _ils(best, rng, kicks, deadline)
     p = _path_from_cycle(best.t, n)
     if (start is not None and p[0] != start) or (start is None and end is not None
@@ -676,21 +692,35 @@ def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
     return p
 
 
-def _solve_cycle(D, rng, kicks, deadline, use_fast) -> list[int]:
+def _zigzags(fp: list[int]) -> list[list[int]]:
+    """Out-and-back cycles over a path: out through every other frame, back through the rest."""
+    return [fp[0::2] + fp[1::2][::-1], [fp[0], *fp[1::2], *fp[2::2][::-1]]]
+
+
+def _solve_cycle(D, rng, kicks, deadline, use_fast, hard=np.inf) -> list[int]:
+    n = len(D)
     nb = _neighbours(D, _K)
-    cands = [_greedy_fragments(D, nb, closed=True)]
+    cands = []
+    t = None
     if use_fast:
-        remaining = deadline - time.perf_counter()
-        t = _fast_tsp(D, len(D), 0.35 * remaining)
-        if t is not None:
-            cands.append(t)
-    # a good free path, then its out-and-back tours (the open-clip trap, see the module doc)
-    fp = _solve_path(D, None, None, rng, 0 if use_fast else kicks // 4, deadline, use_fast,
-                     nbD=nb, share=0.5)
-    cands.append(fp)
-    cands.append(fp[0::2] + fp[1::2][::-1])  # out through the even frames, back the odd ones
-    cands.append([fp[0], *fp[1::2], *fp[2::2][::-1]])
-    best = _best_tour(D, nb, cands, deadline)
+        t = _fast_tsp(D, n, 0.7 * (deadline - time.perf_counter()))
+    if t is not None:
+        cands.append(t)
+        # the walk-and-jump trap: cut the tour at its longest step to get a free path
+        steps = D[t, np.roll(t, -1)]
+        k = int(np.argmax(steps))
+        fp = [int(v) for v in np.roll(t, -(k + 1))]
+        Ef = _extended(D, None, None)
+        free = _Tour(Ef, _path_neighbours(Ef, nb), [n, *fp])
+        free.local_search(deadline=hard)
+        fp = _path_from_cycle(free.t, n)
+    else:
+        cands.append(_greedy_fragments(D, nb, closed=True))
+        fp = _solve_path(D, None, None, rng, kicks // 4, deadline, False, nbD=nb, hard=hard)
+        cands.append(fp)
+    # out-and-back tours over the path (the open-clip trap, see the module doc)
+    cands += _zigzags(fp)
+    best = _best_tour(D, nb, cands, hard)
     _ils(best, rng, kicks, deadline)
     return [int(x) for x in best.t]
 
@@ -709,9 +739,10 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
           time_budget: float | None = None, method: str = "auto") -> Path:
     """The shortest Hamiltonian path through all frames (paper eq. 5).
 
-    ``start`` / ``end`` fix the first / last frame (indices); ``None`` leaves that end free.
-    Exact for N <= 12, near-optimal beyond (see the module doc). Deterministic for a ``seed``
-    unless ``time_budget`` (seconds; default grows with N) cuts the search short.
+    ``start`` / ``end`` fix the first / last frame (indices); ``None`` leaves that end free (with
+    both free, ``order[0] < order[-1]``). Exact for N <= 12, near-optimal beyond; ``time_budget``
+    in seconds (default grows with N); ``method`` "auto" or "local" and determinism: see the
+    module doc.
 
     >>> import numpy as np
     >>> x = np.array([0.0, 3.0, 1.0, 2.0])
@@ -732,7 +763,10 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
         budget = _default_budget(n) if time_budget is None else float(time_budget)
         deadline = time.perf_counter() + budget
         rng = np.random.default_rng(seed)
-        p = _solve_path(A, start, end, rng, _kicks(n, method), deadline, _method(method))
+        p = _solve_path(A, start, end, rng, _kicks(n, method), deadline, _method(method),
+                        hard=deadline + budget)
+    if start is None and end is None and p[0] > p[-1]:
+        p = p[::-1]  # canonical direction for free ends
     if start is not None:
         assert p[0] == start, "bug: start not honoured"
     if end is not None:
@@ -763,7 +797,8 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
         budget = _default_budget(n) if time_budget is None else float(time_budget)
         deadline = time.perf_counter() + budget
         rng = np.random.default_rng(seed)
-        c = _solve_cycle(A, rng, _kicks(n, method), deadline, _method(method))
+        c = _solve_cycle(A, rng, _kicks(n, method), deadline, _method(method),
+                         hard=deadline + budget)
     assert sorted(c) == list(range(n)), "bug: not a permutation"
     k = c.index(0)
     c = c[k:] + c[:k]
