@@ -226,3 +226,15 @@ def test_near_optimal_on_random_points():
     fast = order(D).cost
     ref = order(D, time_budget=2.0).cost
     assert fast <= ref * 1.005
+
+
+def test_one_fixed_end_heuristic(lpips):
+    """N > 12: a fixed end only is the reversed fixed-start problem; tiny sizes work too."""
+    D = lpips("nat_carphone")
+    s = order(D, start=17)
+    e = order(D, end=17)
+    assert s.order[0] == 17 and e.order[-1] == 17
+    assert e.cost == pytest.approx(s.cost, rel=1e-9)
+    assert s.cost >= order(D).cost - 1e-12
+    assert order(D[:2, :2], end=0).order.tolist() == [1, 0]
+    assert loop(D[:3, :3]).order.tolist() == [0, 1, 2]

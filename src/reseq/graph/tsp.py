@@ -27,8 +27,8 @@ How they are solved
     whose fixed ends lie in the middle of the motion: from ``s`` go out to the near end and back,
     cross to ``t``'s side, go out to the far end and back to ``t``.
 
-* **Time**: ``time_budget`` seconds (default 0.25 s up to N = 200, 2 s at N = 1000, 25 s from
-  N = 4400); the local search of the constructions may overrun it by at most the same again.
+* **Time**: ``time_budget`` seconds (default 0.25 s up to N = 200, 2 s at N = 1000, 22 s from
+  N = 4100); the local search of the constructions may overrun it by at most the same again.
 
 * **Solvers**: ``method="auto"`` (default) adds fast-tsp (MIT, Rust; Or-opt / Lin–Kernighan
   style local search) as a construction, on distances scaled to its uint16 input (the scale maps
@@ -146,8 +146,8 @@ def _check_index(v, n: int, what: str) -> int | None:
 
 
 def _default_budget(n: int) -> float:
-    """Seconds by default: 0.25 s at N <= 200, 2 s at N = 1000, 25 s at N >= 4400."""
-    return float(min(25.0, max(0.25, 2.0 * (n / 1000.0) ** 1.7)))
+    """Seconds by default: 0.25 s at N <= 200, 2 s at N = 1000, 22 s from N = 4100."""
+    return float(min(22.0, max(0.25, 2.0 * (n / 1000.0) ** 1.7)))
 
 
 # ---------------------------------------------------------------------------------------------
