@@ -62,7 +62,8 @@ def _fit_gengamma(x: np.ndarray, seed: int) -> tuple[float, float, float, float]
 
     Parametrised as (log a, log c, log(min z - loc), log scale) with bounds that keep the fit
     away from the degenerate spike at loc = min; L-BFGS-B from several starting points (a
-    deterministic grid plus ``seed``-drawn jitter); the best converged likelihood wins.
+    deterministic grid plus ``seed``-drawn jitter); the best converged likelihood wins (a
+    non-converged fit only if none converged; no finite fit at all raises ReseqError).
     """
     from scipy import optimize
     from scipy.special import gammaln
@@ -91,13 +92,14 @@ def _fit_gengamma(x: np.ndarray, seed: int) -> tuple[float, float, float, float]
             scale0 = max(float((z - (zmin - gap)).mean()) / a0, 1e-3)
             starts.append([np.log(a0), np.log(c0), np.log(gap), np.log(scale0)])
     starts.append(list(np.asarray(starts[0]) + rng.normal(scale=0.3, size=4)))
-    best, best_nll = None, np.inf
+    fits = []  # (not converged, nll, params): converged fits first, then the likeliest
     for th0 in starts:
         th0 = np.clip(th0, [b[0] for b in bounds], [b[1] for b in bounds])
         res = optimize.minimize(nll, th0, method="L-BFGS-B", bounds=bounds,
                                 options={"maxiter": 500})
-        if np.isfinite(res.fun) and res.fun < 1e299 and res.fun < best_nll - 1e-9:
-            best, best_nll = res.x, float(res.fun)
+        if np.isfinite(res.fun) and res.fun < 1e299:
+            fits.append((not res.success, round(float(res.fun), 9), list(res.x)))
+    best = min(fits)[2] if fits else None
     if best is None:
         raise ReseqError("could not fit a generalized gamma distribution to the outlier scores")
     a, c, loc, scale = (float(v) for v in unpack(best))
