@@ -325,6 +325,11 @@ def _default_workers() -> int:
     return max(1, min(8, n))
 
 
+class _SizedLoader(functools.partial):
+    """A loader called with the working size (None for the first frame), returning
+    ``(image, native size)``; the image may already be at the working size."""
+
+
 class _Assembler:
     """Collects frames in order, fixing the working size on the first one.
 
@@ -366,15 +371,23 @@ class _Assembler:
             self._drain(self._window // 2)
 
     def _run(self, item):
+        """Decode/convert/resize one item: an image, a callable returning one, or a
+        :class:`_SizedLoader` that resizes on its own and returns ``(image, native size)``."""
         try:
-            im = item() if callable(item) else item
+            if isinstance(item, _SizedLoader):
+                im, native = item(self.target)
+            elif callable(item):
+                im, native = item(), None
+            else:
+                im, native = item, None
             rgb = _to_rgb(im, self.background)
         except _UNREADABLE as exc:
             return exc
+        native = native or rgb.size
         if self.target is None:  # first frame, always on the calling thread
             self.target = _working_size(rgb.size, self.size)
-            self.first_native = rgb.size
-        return np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8), rgb.size
+            self.first_native = native
+        return np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8), native
 
     def _store(self, label: str, result) -> None:
         if isinstance(result, BaseException):
@@ -592,7 +605,8 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
                 if end is not None and t >= end - 1e-6:
                     break
                 if kept_seen % every == 0:
-                    out.add(_video_frame_image(frame), f"frame {number} @ {t:.3f}s")
+                    out.add(_SizedLoader(_video_frame_image, frame, size=size),
+                            f"frame {number} @ {t:.3f}s")
                     next(bar_it, None)
                     if max_frames is not None and len(out) >= max_frames:
                         break
@@ -617,15 +631,35 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
         return out.result(str(path))
 
 
-def _video_frame_image(frame) -> Image.Image:
-    """A decoded PyAV frame as a Pillow image, keeping alpha when the stream has it."""
+def _video_frame_image(frame, target: tuple[int, int] | None = None, size: int | None = None):
+    """A decoded PyAV frame as a Pillow image, keeping alpha when the stream has it.
+
+    With a ``target`` (working size) of the frame's own aspect ratio and no larger, the colour
+    conversion and the downscale happen in one FFmpeg pass (area averaging; 3x faster than
+    converting at full size and resizing with Pillow) and ``(image, native size)`` is returned.
+    The first frame (``target`` None) derives the target from ``size`` the same way, so every
+    frame of a video is resampled alike.
+    """
+    if target is None and size is not None:
+        target = _working_size((frame.width, frame.height), size)
     fmt = frame.format
-    if fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components):
+    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+    alpha = fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components)
+    if (target is not None and not alpha and rotation == 0
+            and target[0] * frame.height == target[1] * frame.width and target[0] <= frame.width):
+        small = frame.reformat(width=target[0], height=target[1], format="rgb24",
+                               interpolation="AREA")
+        return Image.fromarray(small.to_ndarray(), "RGB"), (frame.width, frame.height)
+    im = _video_frame_full(frame, alpha, rotation)
+    return im, im.size
+
+
+def _video_frame_full(frame, alpha: bool, rotation: int) -> Image.Image:
+    if alpha:
         im = Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
     else:
         im = Image.fromarray(frame.to_ndarray(format="rgb24"), "RGB")
     # Display rotation (phone videos): the display matrix turns the frame counter-clockwise.
-    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
     turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
             270: Image.Transpose.ROTATE_270}.get(rotation)
     return im.transpose(turn) if turn is not None else im
