@@ -17,16 +17,18 @@ names this as its main limitation. Here we fill such gaps with frames that never
    distances); ``--synthesize`` on ``order``, ``loop`` and ``inbetween`` uses it.
 4. :func:`latent_map` draws a t-SNE of the latent means coloured by class (``reseq vae map``).
 
-What to expect (``benchmarks/synthesis.py``, leave-out in-betweening on the dev clips): the
-VAE blurs. Its decoded frames are about 0.3 LPIPS from the truth at a 128 px working size,
-while a pixel cross-fade of two frames 2 - 4 apart is about 0.04 away, so on these smooth clips
-plain VAE in-betweens lose to the cross-fade in every case (the cross-fade ghosts, but little
-moves in 4 frames; repeating the nearer frame does better still). The ``residual`` option of
-:func:`interpolate` (add back the two endpoints' reconstruction errors, cross-faded) keeps the
-real frames' detail and uses the VAE only for the change between them; it is on par with the
-cross-fade (equal with AlexNet LPIPS, 5 - 7 % worse with VGG) and, unlike plain VAE frames, it
-shrinks the largest step of a sequence, so :func:`fill_gaps` uses it by default. An optional
-LPIPS term in the loss (``perceptual=``) is measured in :mod:`reseq.synth.vae`.
+What to expect (``benchmarks/synthesis.py``: leave-out in-betweening on the 22 dev clips, one
+VAE trained 100 epochs on their frames minus the held-out ones, LPIPS at a 128 px working size):
+the VAE blurs. Its decoded in-betweens are about 0.35 LPIPS from the truth, while a pixel
+cross-fade of frames 2 - 4 apart is 0.05 - 0.09 away, so on these smooth clips plain VAE
+in-betweens (slerp or lerp alike) lose to the cross-fade in every case; the cross-fade ghosts,
+but little moves in 4 frames, and repeating the nearer frame scores better still. The
+``residual`` option of :func:`interpolate` (add back the two endpoints' reconstruction errors,
+cross-faded) keeps the real frames' detail and uses the VAE only for the change between them:
+it wins about half the cases against the cross-fade with AlexNet LPIPS (a fifth with VGG), and
+loses clearly on camera pans (``nat_bikes_*``). Unlike plain VAE frames it shrinks the largest
+step of a sequence, so :func:`fill_gaps` uses it by default. An optional LPIPS term in the loss
+(``perceptual=``) is measured in :mod:`reseq.synth.vae`.
 
 >>> import numpy as np
 >>> from reseq.synth import slerp
