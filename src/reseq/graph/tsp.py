@@ -11,13 +11,20 @@ How they are solved
   vectorised with numpy one subset size at a time.
 * **Near-optimal** beyond: every path problem is a cycle problem on ``N + 1`` nodes with a dummy
   node (free ends: the dummy is at distance 0 from every frame; a fixed start ``s``: 0 to ``s``
-  and a large ``M`` to the others; fixed ``s`` and ``t``: 0 to both, ``M`` to the others). With
-  ``M > 2 max(D)`` no 2-opt or Or-opt move can ever detach the dummy from ``s`` / ``t``, and the
-  result is checked (an ``AssertionError`` would be a bug, not bad input).
+  and ``B = 4 max(D)`` to the others; fixed ``s`` and ``t``: 0 to both, ``B`` to the others).
+  No local-search move (it changes at most two real edges when it moves a dummy edge) can
+  detach the dummy from ``s`` / ``t``, kicks never touch the dummy's edges, and the result is
+  checked (an ``AssertionError`` would be a bug, not bad input). The dummy's distances are a
+  vector, so no ``(N + 1)^2`` matrix is built.
 
-  Several constructions are improved by a 2-opt + Or-opt local search (candidate neighbour
-  lists, don't-look bits) and the best is refined by an iterated local search (random local
-  double-bridge kicks, kept when they shorten the tour):
+  Several constructions are improved by a local search -- 2-opt, Or-opt (segments of 1-3
+  frames moved next to a neighbour, both orientations) and Or-3opt (two adjacent segments of
+  any length swapped, or both reversed), on candidate-neighbour lists with a don't-look-bit
+  queue -- and the best is refined by an iterated local search: a random local 4-change kick
+  (``x A B C y -> x C B A y`` on short segments, which no single move of the local search can
+  undo), local search from its ends, kept when the tour got shorter, otherwise undone. The
+  hot loops are numba-compiled (``reseq.graph._kernels``, cached on disk after the first run)
+  and work on the float64 distances directly.
 
   - greedy edge matching on the ``k`` nearest neighbours (Christofides-style greedy);
   - **out-and-back** tours built from a good free path. On an open (non-looping) clip the
@@ -27,26 +34,20 @@ How they are solved
     whose fixed ends lie in the middle of the motion: from ``s`` go out to the near end and back,
     cross to ``t``'s side, go out to the far end and back to ``t``.
 
-* **Time**: ``time_budget`` seconds (default 0.25 s up to N = 200, 2 s at N = 1000, 22 s from
-  N = 4100); the local search of the constructions may overrun it by at most the same again.
+* **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`) and every
+  random choice comes from ``seed``, so the same ``D`` and ``seed`` give the bit-identical order
+  on any machine and under any load. ``time_budget`` (seconds, default ``None``: no limit) is
+  only a safety cap: when it cuts the kicks short the result depends on timing.
+  ``method`` is ``"auto"`` (default) or ``"local"``; both name this solver (``"local"`` is kept
+  for callers that asked for the deterministic one).
 
-* **Solvers**: ``method="auto"`` (default) adds fast-tsp (MIT, Rust; Or-opt / Lin–Kernighan
-  style local search) as a construction, on distances scaled to its uint16 input (the scale maps
-  four times the longest minimum-spanning-tree step to 65534, so typical steps keep thousands of
-  levels; longer distances are clipped); our float local search then removes the rounding
-  error. ``method="local"`` uses only our own code.
-
-* **Determinism**: every random choice of ours comes from ``numpy.random.default_rng(seed)``
-  and the iterated local search runs a fixed number of kicks, so ``method="local"`` (and the
-  exact solver, N <= 12) is deterministic unless the time budget runs out. fast-tsp has no seed
-  and stops on wall-clock time, so ``method="auto"`` can return a different (equally short or
-  very slightly longer) order on another run or machine.
+* **Time** (2-core machine, first call in a process also loads the compiled kernels, about
+  0.5 s; the very first run ever compiles them, about 20 s): see ``benchmarks/sequencing.py``.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,7 @@ from ..errors import ReseqError
 __all__ = ["EXACT_MAX", "Path", "check_distance_matrix", "loop", "order", "path_cost"]
 
 EXACT_MAX = 12
-_K = 10  # candidate neighbours per node
+_K = 8  # candidate neighbours per node (measured: 8 beats 6 and 10 at N = 1000)
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,6 @@ def _check_index(v, n: int, what: str) -> int | None:
     return v
 
 
-def _default_budget(n: int) -> float:
-    """Seconds by default: 0.25 s at N <= 200, 2 s at N = 1000, 22 s from N = 4100."""
-    return float(min(22.0, max(0.25, 2.0 * (n / 1000.0) ** 1.7)))
-
 
 # ---------------------------------------------------------------------------------------------
 # exact: Held–Karp
@@ -217,10 +214,6 @@ def _exact_cycle(D: np.ndarray) -> list[int]:
     return _held_karp(D, [0], D[:, 0].copy())[0]
 
 
-# ---------------------------------------------------------------------------------------------
-# local search on a cycle (2-opt + Or-opt, neighbour lists, don't-look bits) and ILS
-# ---------------------------------------------------------------------------------------------
-
 def _neighbours(E: np.ndarray, k: int) -> np.ndarray:
     n = len(E)
     k = min(k, n - 1)
@@ -230,219 +223,6 @@ def _neighbours(E: np.ndarray, k: int) -> np.ndarray:
     # sort each row by distance, ties by index (determinism)
     idx = np.lexsort((nb, d), axis=1)
     return np.take_along_axis(nb, idx, axis=1)
-
-
-class _Tour:
-    """A cycle as an array ``t`` of nodes and its inverse ``pos``."""
-
-    __slots__ = ("E", "cost", "n", "nb", "pos", "t")
-
-    def __init__(self, E: np.ndarray, nb: np.ndarray, t) -> None:
-        self.E = E
-        self.nb = nb
-        self.t = np.array(t, dtype=np.intp)
-        self.n = len(self.t)
-        self.pos = np.empty(self.n, dtype=np.intp)
-        self.pos[self.t] = np.arange(self.n)
-        self.cost = path_cost(E, self.t, closed=True)
-
-    def copy_state(self):
-        return self.t.copy(), self.pos.copy(), self.cost
-
-    def set_state(self, state) -> None:
-        t, pos, cost = state
-        self.t, self.pos, self.cost = t, pos, cost
-
-    def recompute(self) -> None:
-        self.pos[self.t] = np.arange(self.n)
-        self.cost = path_cost(self.E, self.t, closed=True)
-
-    # -- moves ---------------------------------------------------------------------------
-    def _reverse(self, i: int, j: int) -> None:
-        """Reverse t[i..j] (inclusive, i <= j)."""
-        seg = self.t[i:j + 1][::-1].copy()
-        self.t[i:j + 1] = seg
-        self.pos[seg] = np.arange(i, j + 1)
-
-    def two_opt(self, i: int, j: int) -> None:
-        """Replace edges (t[i], t[i+1]) and (t[j], t[j+1]) by (t[i], t[j]), (t[i+1], t[j+1])."""
-        n = self.n
-        if i > j:
-            i, j = j, i
-        # reverse the shorter side
-        inner = j - i
-        if inner <= n - inner:
-            self._reverse(i + 1, j)
-        else:
-            # reverse t[j+1 .. i] cyclically: roll so that j+1 is at 0
-            self.t = np.roll(self.t, -(j + 1))
-            m = n - (j + 1) + i  # index of old t[i] after roll
-            self.t[: m + 1] = self.t[: m + 1][::-1].copy()
-            self.pos[self.t] = np.arange(n)
-
-    def or_move(self, i0: int, L: int, c: int, after: bool, a_first: bool) -> None:
-        """Move segment t[i0 .. i0+L-1] next to node ``c``.
-
-        ``after``: insert between c and succ(c) (else between pred(c) and c). ``a_first``: the
-        segment keeps its orientation (else it is reversed).
-        """
-        n = self.n
-        r = np.roll(self.t, -i0)
-        seg = r[:L]
-        rest = r[L:]
-        if not a_first:
-            seg = seg[::-1]
-        k = (int(self.pos[c]) - i0 - L) % n
-        cut = k + 1 if after else k
-        self.t = np.concatenate((rest[:cut], seg, rest[cut:]))
-        self.pos[self.t] = np.arange(n)
-
-    # -- improvement -----------------------------------------------------------------------
-    def improve_node(self, a: int) -> tuple[float, list[int]] | None:
-        """Apply the best improving 2-opt / Or-opt move involving node ``a``, if any."""
-        E, t, pos, n = self.E, self.t, self.pos, self.n
-        C = self.nb[a]
-        pa = int(pos[a])
-        pc = pos[C]
-        sc = t[(pc + 1) % n]
-        pcn = t[pc - 1]
-        best_gain = 1e-12 * (1.0 + abs(self.cost) / n)
-        best = None
-        # 2-opt, a -> succ(a)
-        b = int(t[(pa + 1) % n])
-        g = E[a, b] + E[C, sc] - E[a, C] - E[b, sc]
-        k = int(np.argmax(g))
-        if g[k] > best_gain:
-            best_gain = float(g[k])
-            best = ("2", pa, int(pc[k]))
-        # 2-opt, pred(a) -> a
-        b2 = int(t[pa - 1])
-        g = E[b2, a] + E[pcn, C] - E[a, C] - E[b2, pcn]
-        k = int(np.argmax(g))
-        if g[k] > best_gain:
-            best_gain = float(g[k])
-            best = ("2", (pa - 1) % n, (int(pc[k]) - 1) % n)
-        # Or-opt: segments of length 1..3 with a at one end
-        if n >= 8:
-            pcs = pc
-            for L in (1, 2, 3):
-                for a_is_first in (True, False):
-                    if L == 1 and not a_is_first:
-                        continue
-                    i0 = pa if a_is_first else (pa - L + 1) % n
-                    s1 = int(t[i0])
-                    s2 = int(t[(i0 + L - 1) % n])
-                    p = int(t[i0 - 1])
-                    nx = int(t[(i0 + L) % n])
-                    rem = E[p, s1] + E[s2, nx] - E[p, nx]
-                    if rem <= best_gain:
-                        continue
-                    o = s2 if a_is_first else s1
-                    offc = (pcs - i0) % n
-                    ok = offc >= L
-                    # after c: c, a ... o, succ(c)
-                    offe = (offc + 1) % n
-                    g1 = rem - (E[C, a] + E[o, sc] - E[C, sc])
-                    g1 = np.where(ok & (offe >= L), g1, -np.inf)
-                    # before c: pred(c), o ... a, c
-                    offe2 = (offc - 1) % n
-                    g2 = rem - (E[pcn, o] + E[a, C] - E[pcn, C])
-                    g2 = np.where(ok & (offe2 >= L), g2, -np.inf)
-                    k1 = int(np.argmax(g1))
-                    if g1[k1] > best_gain:
-                        best_gain = float(g1[k1])
-                        # segment orientation s1..s2 kept iff a is s1 (c, s1 .. s2, e)
-                        best = ("o", i0, L, int(C[k1]), True, a_is_first)
-                    k2 = int(np.argmax(g2))
-                    if g2[k2] > best_gain:
-                        best_gain = float(g2[k2])
-                        # (e, o .. a, c): kept orientation iff a is s2
-                        best = ("o", i0, L, int(C[k2]), False, not a_is_first)
-        if best is None:
-            return None
-        if best[0] == "2":
-            _, i, j = best
-            touched = [int(t[i]), int(t[(i + 1) % n]), int(t[j]), int(t[(j + 1) % n])]
-            self.two_opt(i, j)
-        else:
-            _, i0, L, c, after, keep = best
-            e = int(t[(pos[c] + 1) % n]) if after else int(t[pos[c] - 1])
-            touched = [int(t[i0 - 1]), int(t[(i0 + L) % n]), int(t[i0]),
-                       int(t[(i0 + L - 1) % n]), c, e]
-            self.or_move(i0, L, c, after, keep)
-        self.cost -= best_gain
-        return best_gain, touched
-
-    def local_search(self, queue=None, deadline: float = np.inf) -> None:
-        n = self.n
-        if queue is None:
-            queue = range(n)
-        active = np.zeros(n, dtype=bool)
-        dq = deque()
-        for v in queue:
-            if not active[v]:
-                active[v] = True
-                dq.append(int(v))
-        steps = 0
-        while dq:
-            steps += 1
-            if steps % 64 == 0 and time.perf_counter() > deadline:
-                break
-            a = dq.popleft()
-            active[a] = False
-            res = self.improve_node(a)
-            if res is None:
-                continue
-            for v in res[1]:
-                if not active[v]:
-                    active[v] = True
-                    dq.append(v)
-            if not active[a]:
-                active[a] = True
-                dq.append(a)
-
-    def kick(self, rng: np.random.Generator, span: int) -> list[int]:
-        """Local double bridge: swap two adjacent short segments at a random place."""
-        n = self.n
-        i = int(rng.integers(n))
-        l1 = int(rng.integers(1, span + 1))
-        l2 = int(rng.integers(1, span + 1))
-        if l1 + l2 + 2 > n:
-            l1 = l2 = max(1, (n - 2) // 2)
-        r = np.roll(self.t, -i)
-        A = r[1:1 + l1]
-        B = r[1 + l1:1 + l1 + l2]
-        nxt = r[(1 + l1 + l2) % n]
-        E = self.E
-        x = r[0]
-        delta = (E[x, B[0]] + E[B[-1], A[0]] + E[A[-1], nxt]
-                 - E[x, A[0]] - E[A[-1], B[0]] - E[B[-1], nxt])
-        touched = [int(x), int(A[0]), int(A[-1]), int(B[0]), int(B[-1]), int(nxt)]
-        self.t = np.concatenate(([x], B, A, r[1 + l1 + l2:]))
-        self.pos[self.t] = np.arange(n)
-        self.cost += float(delta)
-        return touched
-
-
-def _ils(tour: _Tour, rng: np.random.Generator, kicks: int, deadline: float) -> None:
-    """Iterated local search: local double-bridge kicks, kept when not worse."""
-    n = tour.n
-    if n < 8:
-        return
-    span = max(1, min(50, n // 10))
-    tour.local_search(deadline=deadline)
-    best = tour.copy_state()
-    for it in range(kicks):
-        if it % 16 == 0 and time.perf_counter() > deadline:
-            break
-        touched = tour.kick(rng, span)
-        tour.local_search(touched, deadline=deadline)
-        if tour.cost < best[2] - 1e-12 * abs(best[2]):
-            best = tour.copy_state()
-        else:
-            tour.set_state((best[0].copy(), best[1].copy(), best[2]))
-    tour.set_state(best)
-    tour.recompute()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,114 +336,90 @@ def _fix_ends(p: list[int], s: int | None, t: int | None) -> list[int]:
     return p
 
 
-# ---------------------------------------------------------------------------------------------
-# drivers
-# ---------------------------------------------------------------------------------------------
-
-def _extended(D: np.ndarray, start: int | None, end: int | None) -> np.ndarray:
-    """The (N+1) x (N+1) cycle instance whose dummy node N encodes the path's ends."""
-    n = len(D)
-    E = np.zeros((n + 1, n + 1))
-    E[:n, :n] = D
-    if start is not None or end is not None:
-        M = 3.0 * float(D.max()) + 1.0
-        E[n, :n] = M
-        for v in (start, end):
-            if v is not None:
-                E[n, v] = 0.0
-        E[:n, n] = E[n, :n]
-    E[n, n] = 0.0
-    return E
-
-
 def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
     k = int(np.nonzero(t == dummy)[0][0])
     return [int(x) for x in np.concatenate((t[k + 1:], t[:k]))]
 
 
-def _quantize(E: np.ndarray, n_real: int) -> np.ndarray:
-    """uint16 copy of ``E`` for fast-tsp: real distances scaled so that a clip value maps to
-    65534 (larger ones clipped), dummy-row entries above every real distance mapped to 65535.
+# ---------------------------------------------------------------------------------------------
+# drivers (the compiled local search and ILS live in _kernels)
+# ---------------------------------------------------------------------------------------------
 
-    The clip is four times the longest minimum-spanning-tree edge (no good tour needs a step much
-    longer than the longest MST edge), so typical steps keep as many levels as possible.
-    """
-    from .mst import minimum_spanning_tree
-
-    D = E[:n_real, :n_real]
-    dmax = float(D.max())
-    mst_max = max((w for _, _, w in minimum_spanning_tree(D)), default=0.0)
-    clip = min(dmax, 4.0 * mst_max) if mst_max > 0 else dmax
-    scale = 65534.0 / clip if clip > 0 else 0.0
-    Q = np.minimum(np.rint(E * scale), 65534.0)
-    if len(E) > n_real:
-        big = E[n_real] > dmax
-        Q[n_real, big] = 65535.0
-        Q[big, n_real] = 65535.0
-    np.fill_diagonal(Q, 0.0)
-    return Q.astype(np.uint16)
+def _kicks(n: int) -> int:
+    """Kicks of the iterated local search: a function of N only (never of the clock)."""
+    return int(min(150_000, max(4_000, 30 * n)))
 
 
-def _fast_tsp(E: np.ndarray, n_real: int, seconds: float) -> list[int] | None:
-    """A tour of the cycle instance ``E`` from fast-tsp (None if it is not installed)."""
-    try:
-        import fast_tsp
-    except ImportError:  # pragma: no cover - fast-tsp is a dependency
-        return None
-    Q = _quantize(E, n_real)
-    return [int(v) for v in fast_tsp.find_tour(Q, max(float(seconds), 0.02), 1, "auto", False)]
+def _span(n: int) -> int:
+    """Longest segment of a kick."""
+    return int(max(1, min(100, (n - 2) // 3)))
 
 
-def _path_neighbours(E: np.ndarray, nbD: np.ndarray) -> np.ndarray:
-    """Candidate lists of the dummy instance: the frames' own plus the dummy."""
-    n = len(E) - 1
-    nbE = np.empty((n + 1, nbD.shape[1] + 1), dtype=np.intp)
-    nbE[:n, :-1] = nbD
-    nbE[:n, -1] = n  # every frame may connect to the dummy
-    row = E[n, :n]
-    nbE[n] = np.lexsort((np.arange(n), row))[: nbE.shape[1]]
-    return nbE
+class _Solver:
+    """One run: the seeded random streams, the tolerance and the optional deadline."""
 
+    def __init__(self, D: np.ndarray, seed: int, deadline: float | None) -> None:
+        from . import _kernels
 
-def _best_tour(E, nb, cands, hard) -> _Tour:
-    """Local-search every candidate (cheapest first, while time allows); keep the best."""
-    best = None
-    cands = sorted(cands, key=lambda c: path_cost(E, c, closed=True))
-    for c in cands:
-        tour = _Tour(E, nb, c)
-        tour.local_search(deadline=hard)
-        if best is None or tour.cost < best.cost - 1e-12 * abs(best.cost):
-            best = tour
-    assert best is not None
-    return best
+        self.K = _kernels
+        self.D = D
+        self.n = len(D)
+        self.dmax = float(D.max())
+        self.eps = 1e-12 * self.dmax
+        self.big = 4.0 * self.dmax if self.dmax > 0 else 1.0
+        self.rng = np.random.default_rng(seed)
+        self.deadline = deadline
+        self.nb = _neighbours(D, _K).astype(np.int64)
 
+    def _rng_state(self) -> np.ndarray:
+        return np.array([self.rng.integers(1, 2**63 - 1)], dtype=np.uint64)
 
-def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
-                hard=np.inf) -> list[int]:
-    """Near-optimal Hamiltonian path (see module doc)."""
-    n = len(D)
-    E = _extended(D, start, end)
-    if nbD is None:
-        nbD = _neighbours(D, _K)
-    nbE = _path_neighbours(E, nbD)
-    cands = []
-    if use_fast:
-        remaining = deadline - time.perf_counter()
-        share = 0.8 if start is None and end is None else 0.55
-        t = _fast_tsp(E, n, share * remaining)
-        if t is not None:
-            cands.append(_fix_ends(_path_from_cycle(np.asarray(t), n), start, end))
-    if start is None and end is None:
-        if not cands:
-            cands.append(_greedy_fragments(D, nbD, closed=False))
-    else:
-        greedy = _greedy_fragments(D, nbD, closed=False)
-        Ef = _extended(D, None, None)
-        free = _Tour(Ef, _path_neighbours(Ef, nbD), [n, *greedy])
-        free.local_search(deadline=hard)
-        fp = _path_from_cycle(free.t, n)
-        if not cands:
-            cands.append(_fix_ends(fp, start, end))
+    def dummy(self, start: int | None, end: int | None):
+        """Distances of the dummy node N and the candidate lists of the N + 1 instance."""
+        n = self.n
+        if start is None and end is None:
+            w = np.zeros(n + 1)
+        else:
+            w = np.full(n + 1, self.big)
+            for v in (start, end):
+                if v is not None:
+                    w[v] = 0.0
+            w[n] = 0.0
+        ids = np.concatenate((self.nb, np.full((n, 1), n, dtype=np.int64)), axis=1)
+        dist = np.concatenate((np.take_along_axis(self.D, self.nb, axis=1), w[:n, None]), axis=1)
+        idx = np.argsort(dist, axis=1, kind="stable")
+        nbE = np.empty((n + 1, ids.shape[1]), dtype=np.int64)
+        nbE[:n] = np.take_along_axis(ids, idx, axis=1)
+        nbE[n] = np.lexsort((np.arange(n), w[:n]))[: ids.shape[1]]
+        return w, nbE
+
+    def run(self, w, nd: int, nb, tours, kicks: int) -> tuple[np.ndarray, float]:
+        """Local-search every start tour, then the iterated local search of the best."""
+        best, best_cost = None, np.inf
+        for t in tours:
+            t = np.asarray(t, dtype=np.int64).copy()
+            c = self.K.local_search(self.D, w, nd, nb, t, self.eps)
+            if c < best_cost - self.eps:
+                best, best_cost = t, c
+        assert best is not None
+        if kicks > 0:
+            best_cost = self.K.ils(self.D, w, nd, nb, best, self.eps, kicks, _span(len(best)),
+                                   self._rng_state(), deadline=self.deadline)
+        return best, best_cost
+
+    def free_path(self, kicks: int) -> list[int]:
+        n = self.n
+        w, nbE = self.dummy(None, None)
+        greedy = _greedy_fragments(self.D, self.nb, closed=False)
+        t, _ = self.run(w, n, nbE, [[n, *greedy]], kicks)
+        return _path_from_cycle(t, n)
+
+    def path(self, start: int | None, end: int | None, kicks: int) -> list[int]:
+        n = self.n
+        if start is None and end is None:
+            return self.free_path(kicks)
+        fp = self.free_path(kicks // 4)
+        cands = [_fix_ends(fp, start, end)]
         if start is not None and end is not None:
             a, b = fp.index(start), fp.index(end)
             q = fp if a < b else fp[::-1]
@@ -679,17 +435,18 @@ def _solve_path(D, start, end, rng, kicks, deadline, use_fast, nbD=None,
             for parity in (0, 1):
                 p = _out_and_back(q, a, len(q) - 1, parity)
                 cands.append(p if start is not None else p[::-1])
-    best = _best_tour(E, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], hard)
-    _ils(best, rng, kicks, deadline)
-    p = _path_from_cycle(best.t, n)
-    if (start is not None and p[0] != start) or (start is None and end is not None
-                                                 and p[-1] != end):
-        p = p[::-1]
-    if start is not None:
-        assert p[0] == start, "bug: start not honoured"
-    if end is not None:
-        assert p[-1] == end, "bug: end not honoured"
-    return p
+        w, nbE = self.dummy(start, end)
+        t, _ = self.run(w, n, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], kicks)
+        p = _path_from_cycle(t, n)
+        if (start is not None and p[0] != start) or (start is None and p[-1] != end):
+            p = p[::-1]
+        return p
+
+    def cycle(self, kicks: int) -> list[int]:
+        fp = self.free_path(kicks // 4)
+        cands = [_greedy_fragments(self.D, self.nb, closed=True), fp, *_zigzags(fp)]
+        t, _ = self.run(np.zeros(1), -1, self.nb, cands, kicks)
+        return [int(x) for x in t]
 
 
 def _zigzags(fp: list[int]) -> list[list[int]]:
@@ -697,42 +454,17 @@ def _zigzags(fp: list[int]) -> list[list[int]]:
     return [fp[0::2] + fp[1::2][::-1], [fp[0], *fp[1::2], *fp[2::2][::-1]]]
 
 
-def _solve_cycle(D, rng, kicks, deadline, use_fast, hard=np.inf) -> list[int]:
-    n = len(D)
-    nb = _neighbours(D, _K)
-    cands = []
-    t = None
-    if use_fast:
-        t = _fast_tsp(D, n, 0.7 * (deadline - time.perf_counter()))
-    if t is not None:
-        cands.append(t)
-        # the walk-and-jump trap: cut the tour at its longest step to get a free path
-        steps = D[t, np.roll(t, -1)]
-        k = int(np.argmax(steps))
-        fp = [int(v) for v in np.roll(t, -(k + 1))]
-        Ef = _extended(D, None, None)
-        free = _Tour(Ef, _path_neighbours(Ef, nb), [n, *fp])
-        free.local_search(deadline=hard)
-        fp = _path_from_cycle(free.t, n)
-    else:
-        cands.append(_greedy_fragments(D, nb, closed=True))
-        fp = _solve_path(D, None, None, rng, kicks // 4, deadline, False, nbD=nb, hard=hard)
-        cands.append(fp)
-    # out-and-back tours over the path (the open-clip trap, see the module doc)
-    cands += _zigzags(fp)
-    best = _best_tour(D, nb, cands, hard)
-    _ils(best, rng, kicks, deadline)
-    return [int(x) for x in best.t]
+_METHODS = ("auto", "local")
 
 
-def _kicks(n: int, method: str) -> int:
-    return int(min(20000, 8 * n))
-
-
-def _method(method: str) -> bool:
-    if method not in ("auto", "local"):
-        raise ReseqError(f"method must be 'auto' or 'local', got {method!r}")
-    return method == "auto"
+def _setup(n: int, seed, time_budget, method: str) -> float | None:
+    if method not in _METHODS:
+        raise ReseqError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
+    if time_budget is None:
+        return None
+    if not float(time_budget) > 0:
+        raise ReseqError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
+    return time.perf_counter() + float(time_budget)
 
 
 def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
@@ -740,9 +472,10 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     """The shortest Hamiltonian path through all frames (paper eq. 5).
 
     ``start`` / ``end`` fix the first / last frame (indices); ``None`` leaves that end free (with
-    both free, ``order[0] < order[-1]``). Exact for N <= 12, near-optimal beyond; ``time_budget``
-    in seconds (default grows with N); ``method`` "auto" or "local" and determinism: see the
-    module doc.
+    both free, ``order[0] < order[-1]``). Exact for N <= 12, near-optimal beyond, and the same
+    ``D`` and ``seed`` always give the same order. ``time_budget``: an optional cap in seconds
+    (hitting it makes the result timing-dependent); ``method``: "auto" or "local" (the same
+    deterministic solver). See the module doc.
 
     >>> import numpy as np
     >>> x = np.array([0.0, 3.0, 1.0, 2.0])
@@ -757,14 +490,11 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     end = _check_index(end, n, "end")
     if start is not None and start == end:
         raise ReseqError("start and end must be different frames for a path (use loop for a cycle)")
+    deadline = _setup(n, seed, time_budget, method)
     if n <= EXACT_MAX:
         p = _exact_path(A, start, end)
     else:
-        budget = _default_budget(n) if time_budget is None else float(time_budget)
-        deadline = time.perf_counter() + budget
-        rng = np.random.default_rng(seed)
-        p = _solve_path(A, start, end, rng, _kicks(n, method), deadline, _method(method),
-                        hard=deadline + budget)
+        p = _Solver(A, seed, deadline).path(start, end, _kicks(n))
     if start is None and end is None and p[0] > p[-1]:
         p = p[::-1]  # canonical direction for free ends
     if start is not None:
@@ -779,7 +509,8 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     """The shortest Hamiltonian cycle through all frames (paper eq. 6).
 
     ``order`` starts at frame 0 and ``order[1] < order[-1]`` (the direction is arbitrary);
-    ``cost`` includes the closing step. Exact for N <= 12, near-optimal beyond.
+    ``cost`` includes the closing step. Exact for N <= 12, near-optimal beyond, deterministic
+    under ``seed``; ``time_budget`` and ``method`` as in :func:`order`.
 
     >>> import numpy as np
     >>> x = np.arange(6.0)
@@ -791,14 +522,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     """
     A = check_distance_matrix(D, 3)
     n = len(A)
+    deadline = _setup(n, seed, time_budget, method)
     if n <= EXACT_MAX:
         c = _exact_cycle(A)
     else:
-        budget = _default_budget(n) if time_budget is None else float(time_budget)
-        deadline = time.perf_counter() + budget
-        rng = np.random.default_rng(seed)
-        c = _solve_cycle(A, rng, _kicks(n, method), deadline, _method(method),
-                         hard=deadline + budget)
+        c = _Solver(A, seed, deadline).cycle(_kicks(n))
     assert sorted(c) == list(range(n)), "bug: not a permutation"
     k = c.index(0)
     c = c[k:] + c[:k]
