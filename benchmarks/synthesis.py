@@ -79,11 +79,14 @@ def squash(arr: np.ndarray, size: int) -> np.ndarray:
     return (t * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool) -> tuple[object, dict]:
+def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool,
+                  init=None, init_key: str = "") -> tuple[object, dict]:
+    """Train (or fine-tune ``init``) on ``train``, cached by data, config and ``init_key``."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(train).tobytes())
     h.update(str(train.shape).encode())
-    h.update(json.dumps({**cfg, "checkpoint_version": CHECKPOINT_VERSION}, sort_keys=True).encode())
+    h.update(json.dumps({**cfg, "checkpoint_version": CHECKPOINT_VERSION, "init": init_key},
+                        sort_keys=True).encode())
     key = h.hexdigest()[:20]
     path = cache / f"vae-{key}.pt"
     info = {"cache_key": key, "model_path": str(path), "n_train": len(train)}
@@ -94,14 +97,22 @@ def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool) -> tupl
         return model, info
     t0 = time.perf_counter()
     result = train_vae(train, size=cfg["size"], latent=cfg["latent"], epochs=cfg["epochs"],
-                       batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"],
+                       batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"], recon=cfg["recon"],
                        perceptual=cfg["perceptual"], seed=cfg["seed"],
-                       show_progress=show)
+                       show_progress=show, init=init)
     secs = time.perf_counter() - t0
     save_checkpoint(path, result.model, None, cfg["epochs"], result.history, cfg["seed"],
                     force=True, extra={"train_seconds": secs, "benchmark": "synthesis"})
     info.update(cached=False, train_seconds=secs, history=result.history)
     return result.model, info
+
+
+def uptime() -> str:
+    """The 1-minute load average (the machine is shared; timings depend on it)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
@@ -135,8 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--recon", choices=["bce", "mse"], default="bce")
     p.add_argument("--perceptual", type=float, default=0.0,
                    help="weight of the LPIPS term in the VAE loss (0 = off)")
+    p.add_argument("--clip-steps", type=int, default=0,
+                   help="then train one model per clip on its own frames (minus the held-out "
+                        "ones) for this many optimizer steps, fine-tuning the all-clip model "
+                        "(or from scratch with --epochs 0); 0 = no per-clip models")
+    p.add_argument("--clip-batch", type=int, default=8, help="mini-batch of the per-clip runs")
+    p.add_argument("--clip-lr", type=float, default=None, help="per-clip learning rate (--lr)")
     p.add_argument("--only", help="comma-separated clip names to use")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
@@ -161,23 +179,49 @@ def main(argv: list[str] | None = None) -> int:
         held[c["clip"]].update(c["held"])
     train_frames = {n: load_frames(clips_dir / n, size=4 * args.size, progress=False).array
                     for n in names}
-    train = np.concatenate([squash(arr[[i for i in range(len(arr)) if i not in held[n]]],
-                                   args.size) for n, arr in train_frames.items()])
-    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta", "perceptual",
-                                   "seed")}
-    cfg["recon"] = "bce"
+    per_clip_train = {n: squash(arr[[i for i in range(len(arr)) if i not in held[n]]], args.size)
+                      for n, arr in train_frames.items()}
+    train = np.concatenate(list(per_clip_train.values()))
+    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
+                                         "perceptual", "seed", "recon")}
     torch.manual_seed(args.seed)
-    model, info = train_or_load(train, cfg, cache_dir("synth-bench"), not args.no_progress)
+    cache = cache_dir("synth-bench")
+    t_start = time.perf_counter()
+    print(f"# load {uptime()}")
+    model, info = None, {"cache_key": "", "train_seconds": 0.0, "history": [], "cached": True}
+    if args.epochs > 0:
+        model, info = train_or_load(train, cfg, cache, not args.no_progress)
     print(f"# training set: {len(train)} frames of {len(names)} clips at {args.size}x{args.size} "
-          f"(held-out frames excluded: {sum(len(v) for v in held.values())})")
+          f"(held-out frames excluded: {sum(len(v) for v in held.values())}); "
+          f"{cfg['recon']} + {args.beta:g} KL, latent {args.latent}, perceptual {args.perceptual:g}")
     if info.get("train_seconds"):
         secs = info["train_seconds"]
         per500 = secs / len(train) * 500
-        print(f"# training: {args.epochs} epochs in {secs:.0f} s "
+        print(f"# all-clip model: {args.epochs} epochs in {secs:.0f} s "
               f"({'cached' if info['cached'] else 'trained now'}); scaled to 500 frames: "
               f"{per500:.0f} s; loss {info['history'][0]:.0f} -> {info['history'][-1]:.0f}")
+    models = {n: model for n in names}
+    clip_info: dict[str, dict] = {}
+    if args.clip_steps > 0:
+        for n in names:
+            tr = per_clip_train[n]
+            ccfg = {**cfg, "batch": min(args.clip_batch, len(tr)),
+                    "lr": args.clip_lr or args.lr,
+                    "epochs": max(1, -(-args.clip_steps * args.clip_batch // len(tr)))}
+            torch.manual_seed(args.seed)
+            models[n], ci = train_or_load(tr, ccfg, cache, False, init=model,
+                                          init_key=info["cache_key"])
+            clip_info[n] = {k: ci[k] for k in ("cache_key", "cached", "train_seconds", "n_train")}
+            clip_info[n]["epochs"] = ccfg["epochs"]
+        secs = sum(ci["train_seconds"] or 0 for ci in clip_info.values())
+        print(f"# per-clip models: {args.clip_steps} steps of {args.clip_batch} frames each "
+              f"({'fine-tuned from the all-clip model' if model is not None else 'from scratch'})"
+              f", {secs:.0f} s in total for {len(names)} clips "
+              f"({'cached' if all(ci['cached'] for ci in clip_info.values()) else 'trained now'})")
+    elif model is None:
+        raise SystemExit("nothing to evaluate: --epochs 0 and --clip-steps 0")
     print(f"# model cache key {info['cache_key']}; {len(cases)} cases; LPIPS {args.net} at long "
-          f"edge {args.eval_size}; perceptual weight {args.perceptual:g}\n")
+          f"edge {args.eval_size}\n")
 
     nets = [n.strip() for n in args.net.split(",") if n.strip()]
     rows = []
@@ -186,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         s, gap = c["start"], c["gap"]
         a, b = arr[s], arr[s + gap]
         truth = arr[s + 1:s + gap]
-        synth = {m: synthesize(m, model, a, b, gap - 1, hi[s], hi[s + gap]) for m in METHODS}
+        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1, hi[s], hi[s + gap])
+                 for m in METHODS}
         for net in nets:
             row = {"clip": c["clip"], "gap": gap, "start": s, "net": net}
             for m in METHODS:
@@ -220,9 +265,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gap {gap} ({net}): VAE slerp beats the cross-fade in {wins['vae-slerp']:.0%} "
                   f"of {len(sel)} cases (slerp+residual: {wins['vae-slerp+res']:.0%})\n")
 
+    total = time.perf_counter() - t_start
+    print(f"# total {total:.0f} s (training, synthesis and LPIPS); load {uptime()}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"config": cfg, "training": {
-            k: v for k, v in info.items() if k != "history"}, "loss_history": info.get("history"),
+        Path(args.out).write_text(json.dumps({"config": {**cfg, **{
+            k: getattr(args, k) for k in ("clip_steps", "clip_batch", "clip_lr", "eval_size")}},
+            "training": {k: v for k, v in info.items() if k != "history"},
+            "per_clip": clip_info, "loss_history": info.get("history"), "seconds": total,
             "summary": summary, "cases": rows}, indent=1))
     if args.csv:
         with open(args.csv, "w", newline="") as f:

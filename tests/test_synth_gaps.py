@@ -32,7 +32,7 @@ def robot():
 @pytest.fixture(scope="module")
 def model():
     images, _, classes = load_training_frames([ROBOT, CLIPS / "cyc_kenney_zombie_walk"], size=32)
-    return train_vae(images, classes=classes, size=32, latent=16, epochs=25, batch=4,
+    return train_vae(images, classes=classes, size=32, latent=16, epochs=10, batch=8, lr=2e-3,
                      seed=0, show_progress=False).model
 
 

@@ -29,6 +29,8 @@ ROBOT = CLIPS / "cyc_kenney_robot_walk"
 PINGUS = CLIPS / "cyc_pingus_walker"
 ARCHER = CLIPS / "px_wes_archer_die"
 
+EPOCHS = 10  # small: the fixture only has to train enough to make the assertions fail-able
+
 pytestmark = pytest.mark.skipif(not CLIPS.is_dir(), reason="needs ../shared/dev-clips")
 
 
@@ -41,8 +43,8 @@ def data():
 def trained(tmp_path_factory, data):
     images, _, classes = data
     path = tmp_path_factory.mktemp("vae") / "vae.pt"
-    result = train_vae(images, classes=classes, size=32, latent=16, epochs=25, batch=4,
-                       lr=1e-3, seed=0, checkpoint=path, show_progress=False)
+    result = train_vae(images, classes=classes, size=32, latent=16, epochs=EPOCHS, batch=8,
+                       lr=2e-3, seed=0, checkpoint=path, show_progress=False)
     return path, result
 
 
@@ -56,7 +58,7 @@ def test_training_frames_are_square_and_labelled(data):
 def test_training_lowers_loss(trained, data):
     _, result = trained
     h = result.history
-    assert len(h) == 25
+    assert len(h) == EPOCHS
     # BCE against non-binary targets has a floor: the targets' own entropy; the excess over it
     # (reconstruction error + KL) must fall by more than half
     x = data[0].astype(np.float64) / 255
@@ -89,7 +91,7 @@ def test_training_is_deterministic_and_resume_continues_exactly(tmp_path, data):
 def test_checkpoint_contents(trained):
     path, _ = trained
     ckpt = torch.load(path, weights_only=True)
-    assert ckpt["version"] == CHECKPOINT_VERSION and ckpt["epoch"] == 25 and ckpt["size"] == 32
+    assert ckpt["version"] == CHECKPOINT_VERSION and ckpt["epoch"] == EPOCHS and ckpt["size"] == 32
     assert ckpt["config"]["latent"] == 16 and ckpt["optimizer"]["state"]
     assert ckpt["classes"] == ["cyc_kenney_robot_walk", "cyc_pingus_walker", "px_wes_archer_die"]
     model = load_model(path)
@@ -101,7 +103,7 @@ def test_existing_checkpoint_needs_force_or_resume(trained, data):
     with pytest.raises(ReseqError, match="already exists"):
         train_vae(data[0], size=32, latent=16, epochs=1, checkpoint=path, show_progress=False)
     with pytest.raises(ReseqError, match="same --size"):
-        train_vae(data[0], size=32, latent=8, epochs=26, checkpoint=path, resume=True,
+        train_vae(data[0], size=32, latent=8, epochs=EPOCHS + 1, checkpoint=path, resume=True,
                   show_progress=False)
 
 
@@ -237,3 +239,56 @@ def test_perceptual_loss_is_lpips_and_trains(tmp_path, data):
     r = train_vae(data[0][:8], size=32, latent=8, epochs=2, batch=4, perceptual=500.0,
                   checkpoint=tmp_path / "p.pt", show_progress=False)
     assert len(r.history) == 2 and load_model(tmp_path / "p.pt").config.perceptual == 500.0
+
+
+def test_fine_tuning_starts_from_the_given_model(trained, data):
+    _, result = trained
+    robot = data[0][:8]
+    kw = dict(size=32, latent=16, epochs=1, batch=8, lr=1e-4, beta=0.1, recon="mse",
+              show_progress=False)
+    tuned = train_vae(robot, init=result.model, **kw)
+    scratch = train_vae(robot, **kw)
+    # the trained model already reconstructs these frames: its first epoch's loss is far lower
+    assert tuned.history[0] < 0.5 * scratch.history[0]
+    assert tuned.model.config.beta == 0.1 and tuned.model.config.recon == "mse"
+    assert result.model.config.beta == 1.0  # the original is left alone (a copy is tuned)
+    assert not all(torch.equal(p, q) for p, q in
+                   zip(tuned.model.parameters(), result.model.parameters(), strict=True))
+
+
+def test_grid_latent_shapes_and_training(data):
+    from reseq.synth import VAEConfig
+
+    images = data[0][:8]
+    r = train_vae(images, size=32, latent=4, grid=4, epochs=6, batch=8, lr=2e-3, beta=0.01,
+                  recon="mse", show_progress=False)
+    assert r.model.config.dim == 4 * 4 * 4 and r.history[-1] < r.history[0]
+    z = encode(r.model, images)
+    assert z.shape == (8, 64)
+    assert decode(r.model, z[:2], out_hw=(20, 30)).shape == (2, 20, 30, 3)
+    with pytest.raises(ReseqError, match="dimensions"):
+        decode(r.model, z[:, :16])
+    with pytest.raises(ReseqError, match="grid"):
+        VAEConfig(size=32, grid=3)
+    with pytest.raises(ReseqError, match="grid"):
+        VAEConfig(size=32, grid=32)
+
+
+def test_interpolation_term_needs_times_and_trains(data):
+    from reseq.synth.vae import _triples
+
+    images = data[0][:8]
+    with pytest.raises(ReseqError, match="times"):
+        train_vae(images, size=32, latent=8, epochs=1, interp=1.0, show_progress=False)
+    with pytest.raises(ReseqError, match="one time per frame"):
+        train_vae(images, size=32, latent=8, epochs=1, interp=1.0, times=np.arange(7),
+                  show_progress=False)
+    with pytest.raises(ReseqError, match="at least one triple"):
+        train_vae(images, size=32, latent=8, epochs=1, interp=1.0, times=np.arange(8) * 10.0,
+                  show_progress=False)
+    # a hole in the times: the triple across it gets the right fraction
+    rows = _triples(np.array([0.0, 1.0, 4.0]), 3, span=4.0)
+    assert rows.tolist() == [[0.0, 1.0, 2.0, 0.25]]
+    r = train_vae(images, size=32, latent=8, epochs=6, batch=8, lr=2e-3, beta=0.01, recon="mse",
+                  times=np.arange(8), interp=1.0, show_progress=False)
+    assert r.model.config.interp == 1.0 and r.history[-1] < r.history[0]

@@ -87,25 +87,36 @@ def vae() -> None:
               show_default=True, help="Reconstruction term (summed per image).")
 @click.option("--perceptual", default=0.0, show_default=True,
               help="Weight of an LPIPS (AlexNet) reconstruction term; 0 = off.")
+@click.option("--grid", default=0, show_default=True,
+              help="Spatial latent: LATENT channels on a GRID x GRID map (0 = a vector).")
+@click.option("--from", "init", type=click.Path(dir_okay=False),
+              help="Fine-tune this checkpoint on the frames (its size, latent and grid).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue training the checkpoint at -o.")
 @click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
-def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, perceptual, seed,
-              resume, force):
+def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, perceptual, grid,
+              init, seed, resume, force):
     """Train a VAE on the frames of FOLDER(s); each folder's name is a class label."""
-    from ..synth.vae import VAEConfig, load_training_frames, train_vae
+    from ..synth.vae import VAEConfig, load_model, load_training_frames, train_vae
 
     _set_threads()
-    VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual)  # validate
+    if init and resume:
+        raise ReseqError("give either --from (fine-tune another model) or --resume, not both")
     if Path(output).exists() and not (resume or force):
         raise ReseqError(f"{output} already exists; use --force to overwrite it "
                          "or --resume to continue training it")
+    base = load_model(init) if init else None
+    if base is not None:
+        size, latent, grid = base.config.size, base.config.latent, base.config.grid
+    VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual,
+              grid=grid)  # validate
     images, _labels, classes = load_training_frames(list(folders), size=size)
     click.echo(f"training on {len(images)} frames of {len(classes)} class(es) at {size}x{size}, "
-               f"latent {latent}, {epochs} epochs", err=True)
+               f"latent {latent}{f' x {grid}x{grid}' if grid else ''}, {epochs} epochs"
+               f"{f', fine-tuning {init}' if init else ''}", err=True)
     result = train_vae(images, classes=classes, size=size, latent=latent, epochs=epochs,
                        batch=batch, lr=lr, beta=beta, recon=recon, perceptual=perceptual,
-                       seed=seed,
+                       grid=grid, seed=seed, init=base,
                        checkpoint=output, resume=resume, force=force)
     h = result.history
     first = f"{h[0]:.1f} -> " if len(h) > 1 else ""

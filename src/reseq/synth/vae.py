@@ -79,6 +79,7 @@ __all__ = [
     "load_training_frames",
     "perceptual_loss",
     "save_checkpoint",
+    "slerp_torch",
     "to_tensor",
     "train_vae",
     "vae_loss",
@@ -100,6 +101,8 @@ class VAEConfig:
     recon: str = "bce"
     perceptual: float = 0.0
     perceptual_net: str = "alex"
+    grid: int = 0
+    interp: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size < 16 or self.size > 256 or self.size & (self.size - 1):
@@ -114,11 +117,21 @@ class VAEConfig:
             raise ReseqError(f"the perceptual weight must be non-negative, got {self.perceptual}")
         if self.perceptual_net not in ("alex", "vgg"):
             raise ReseqError(f"unknown perceptual network {self.perceptual_net!r}")
+        if not self.interp >= 0:
+            raise ReseqError(f"the interpolation weight must be non-negative, got {self.interp}")
+        if self.grid and (self.grid < 2 or self.grid > self.size // 2 or self.grid & (self.grid - 1)):
+            raise ReseqError(f"the latent grid must be 0 or a power of two from 2 to size/2, "
+                             f"got {self.grid}")
+
+    @property
+    def dim(self) -> int:
+        """Dimensions of a latent code: ``latent``, or ``latent * grid**2`` with a grid."""
+        return self.latent * self.grid**2 if self.grid else self.latent
 
     @property
     def channels(self) -> list[int]:
         """Channels after each stride-2 convolution of the encoder."""
-        n = int(math.log2(self.size // 4))
+        n = int(math.log2(self.size // (self.grid or 4)))
         return [min(self.base_channels * 2**i, self.max_channels) for i in range(n)]
 
 
@@ -144,11 +157,18 @@ class VAE(nn.Module):
         for c in ch:
             layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in = c
-        self.encoder = nn.Sequential(*layers, nn.Flatten())
-        flat = ch[-1] * 4 * 4
-        self.fc_mu = nn.Linear(flat, self.config.latent)
-        self.fc_logvar = nn.Linear(flat, self.config.latent)
-        self.fc_dec = nn.Linear(self.config.latent, flat)
+        g, lat = self.config.grid, self.config.latent
+        if g:  # spatial latent: 1x1 convolutions to and from a (latent, grid, grid) code
+            self.encoder = nn.Sequential(*layers)
+            self.fc_mu = nn.Conv2d(ch[-1], lat, 1)
+            self.fc_logvar = nn.Conv2d(ch[-1], lat, 1)
+            self.fc_dec = nn.Conv2d(lat, ch[-1], 1)
+        else:
+            self.encoder = nn.Sequential(*layers, nn.Flatten())
+            flat = ch[-1] * 4 * 4
+            self.fc_mu = nn.Linear(flat, lat)
+            self.fc_logvar = nn.Linear(flat, lat)
+            self.fc_dec = nn.Linear(lat, flat)
         dec: list[nn.Module] = []
         rev = ch[::-1]
         for c, c_next in itertools.pairwise(rev):
@@ -160,10 +180,15 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x)."""
         h = self.encoder(x)
-        return self.fc_mu(h), self.fc_logvar(h).clamp(-20.0, 10.0)
+        mu, logvar = self.fc_mu(h).flatten(1), self.fc_logvar(h).flatten(1)
+        return mu, logvar.clamp(-20.0, 10.0)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(self.fc_dec(z), 0.2).view(-1, self._top, 4, 4)
+        g = self.config.grid
+        if g:
+            h = F.leaky_relu(self.fc_dec(z.view(-1, self.config.latent, g, g)), 0.2)
+        else:
+            h = F.leaky_relu(self.fc_dec(z), 0.2).view(-1, self._top, 4, 4)
         return self.decoder(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -194,6 +219,55 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
         rec = F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / b
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / b
     return rec + beta * kl, rec, kl
+
+
+def _recon(logits: torch.Tensor, x: torch.Tensor, recon: str) -> torch.Tensor:
+    if recon == "bce":
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+    return F.mse_loss(torch.sigmoid(logits), x, reduction="sum") / x.shape[0]
+
+
+def slerp_torch(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor,
+                eps: float = 1e-4) -> torch.Tensor:
+    """Row-wise slerp of ``(B, D)`` codes at ``t`` ``(B,)`` (differentiable; linear if collinear).
+
+    >>> import torch
+    >>> slerp_torch(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([0.5]))
+    tensor([[0.7071, 0.7071]])
+    """
+    t = t.view(-1, 1)
+    n0, n1 = z0.norm(dim=1, keepdim=True), z1.norm(dim=1, keepdim=True)
+    cos = ((z0 * z1).sum(1, keepdim=True) / (n0 * n1).clamp_min(1e-12)).clamp(-1.0, 1.0)
+    alpha = torch.arccos(cos)
+    sin_a = torch.sin(alpha)
+    ok = sin_a >= eps
+    safe = torch.where(ok, sin_a, torch.ones_like(sin_a))
+    sph = (torch.sin((1 - t) * alpha) / safe) * z0 + (torch.sin(t * alpha) / safe) * z1
+    return torch.where(ok, sph, (1 - t) * z0 + t * z1)
+
+
+def _triples(times: np.ndarray | None, n: int, span: float) -> np.ndarray:
+    """Rows ``(a, m, b, t)`` of frame triples ordered in time within ``span``.
+
+    >>> _triples(np.array([0, 1, 2, 5]), 4, span=3.0)
+    array([[0. , 1. , 2. , 0.5]])
+    """
+    if times is None:
+        raise ReseqError("the interpolation term needs the frames' `times`")
+    times = np.asarray(times, dtype=np.float64)
+    if times.shape != (n,):
+        raise ReseqError(f"need one time per frame ({n}), got shape {times.shape}")
+    order = np.argsort(times, kind="stable")
+    tt = times[order]
+    rows = []
+    for p in range(n):
+        for r in range(p + 2, n):
+            if tt[r] - tt[p] > span:
+                break
+            for q in range(p + 1, r):
+                if tt[p] < tt[q] < tt[r]:
+                    rows.append((order[p], order[q], order[r], (tt[q] - tt[p]) / (tt[r] - tt[p])))
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def perceptual_loss(x_hat: torch.Tensor, x: torch.Tensor, net: str = "alex") -> torch.Tensor:
@@ -258,7 +332,7 @@ def encode(model: VAE, images: np.ndarray, batch: int = 64) -> np.ndarray:
     out = [model.encode(to_tensor(images[i:i + batch], model.config.size))[0]
            for i in range(0, len(images), batch)]
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros(
-        (0, model.config.latent), np.float32)
+        (0, model.config.dim), np.float32)
 
 
 @torch.no_grad()
@@ -267,8 +341,8 @@ def decode(model: VAE, z: np.ndarray, out_hw: tuple[int, int] | None = None,
     """Decode latent codes ``(N, latent)`` to ``(N, H, W, 3)`` uint8, resized to ``out_hw``."""
     model.eval()
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-    if z.shape[1] != model.config.latent:
-        raise ReseqError(f"latent codes have {z.shape[1]} dimensions, the model {model.config.latent}")
+    if z.shape[1] != model.config.dim:
+        raise ReseqError(f"latent codes have {z.shape[1]} dimensions, the model {model.config.dim}")
     parts = [_from_tensor(model.decode(torch.from_numpy(z[i:i + batch])), out_hw)
              for i in range(0, len(z), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, *(out_hw or (0, 0)), 3), np.uint8)
@@ -351,14 +425,25 @@ class TrainResult:
 
 def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int = 64,
               latent: int = 64, epochs: int = 30, batch: int = 32, lr: float = 1e-3,
-              beta: float = 1.0, recon: str = "bce", perceptual: float = 0.0, seed: int = 0,
-              checkpoint: str | os.PathLike | None = None, resume: bool = False,
-              force: bool = False, show_progress: bool = True) -> TrainResult:
+              beta: float = 1.0, recon: str = "bce", perceptual: float = 0.0, grid: int = 0,
+              seed: int = 0, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+              force: bool = False, show_progress: bool = True,
+              init: VAE | None = None, times: np.ndarray | None = None, interp: float = 0.0,
+              span: float = 4.0) -> TrainResult:
     """Train a :class:`VAE` on ``(N, H, W, 3)`` uint8 frames for ``epochs`` epochs (in total).
 
     With ``checkpoint`` the state is written there after every epoch (refusing to replace an
     existing file unless ``force`` or ``resume``); with ``resume`` training continues from it up
     to ``epochs``. Adam, mini-batches of ``batch`` frames reshuffled each epoch.
+
+    ``init`` fine-tunes a copy of an existing model (e.g. one trained on many clips) on these
+    frames, with a fresh optimizer; its architecture (size, latent, grid) wins over ``size``,
+    ``latent`` and ``grid``; the loss settings (``beta``, ``recon``, ...) are the ones given here.
+
+    ``times`` (one number per frame, e.g. its index in the clip) and ``interp > 0`` add the
+    interpolation term: each step also draws ``max(1, batch // 4)`` triples of frames
+    ``a, m, b`` with ``times[a] < times[m] < times[b] <= times[a] + span`` and adds
+    ``interp * recon(decode(slerp(mu_a, mu_b; t)), m)``, ``t`` the time fraction of ``m``.
     """
     images = _check_images(images)
     if len(images) == 0:
@@ -366,7 +451,8 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
     if epochs < 0 or batch < 1 or not lr > 0:
         raise ReseqError("epochs must be >= 0, batch >= 1 and lr > 0")
     torch.manual_seed(seed)
-    config = VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual)
+    config = VAEConfig(size=size, latent=latent, beta=beta, recon=recon, perceptual=perceptual,
+                       grid=grid, interp=interp)
     start, history, ckpt = 0, [], None
     exists = checkpoint is not None and Path(checkpoint).exists()
     if resume and not exists:
@@ -378,9 +464,15 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
         ckpt = _read_checkpoint(checkpoint)
         model = _model_from(ckpt, checkpoint)
         config = model.config
-        if config.size != size or config.latent != latent:
+        if config.size != size or config.latent != latent or config.grid != grid:
             raise ReseqError(f"{checkpoint} was trained at size {config.size} / latent "
-                             f"{config.latent}; resume with the same --size and --latent")
+                             f"{config.latent} / grid {config.grid}; resume with the same "
+                             "--size, --latent and --grid")
+    elif init is not None:
+        config = VAEConfig(**{**asdict(init.config), "beta": beta, "recon": recon,
+                              "perceptual": perceptual, "interp": interp})
+        model = VAE(config, classes=classes if classes is not None else init.classes)
+        model.load_state_dict(init.state_dict())
     else:
         model = VAE(config, classes=classes)
     model.classes = list(classes if classes is not None else model.classes)
@@ -398,6 +490,10 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
 
     data = to_tensor(images, config.size)
     n = len(data)
+    triples = _triples(times, n, span) if interp > 0 else None
+    if triples is not None and not len(triples):
+        raise ReseqError("the interpolation term needs `times` with at least one triple of frames "
+                         f"within a span of {span:g}")
     steps_per_epoch = math.ceil(n / batch)
     bar = progress(range(start, epochs), desc="training VAE", total=max(epochs - start, 0),
                    enabled=show_progress, unit="epoch")
@@ -412,6 +508,14 @@ def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int
             if config.perceptual > 0:
                 lp = perceptual_loss(torch.sigmoid(logits), xb, config.perceptual_net) / len(xb)
                 loss = loss + config.perceptual * lp
+            if triples is not None:
+                pick = triples[np.random.default_rng([seed, epoch, s]).integers(
+                    len(triples), size=max(1, len(xb) // 4))]
+                ia, im, ib = (torch.from_numpy(pick[:, k].astype(np.int64)) for k in range(3))
+                mu_ab = model.encode(data[torch.cat([ia, ib])])[0]
+                z = slerp_torch(mu_ab[:len(pick)], mu_ab[len(pick):],
+                                torch.from_numpy(pick[:, 3]).float())
+                loss = loss + interp * _recon(model.decode_logits(z), data[im], config.recon)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
