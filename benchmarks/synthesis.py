@@ -138,23 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips-dir", default=str(ROOT.parent / "shared" / "dev-clips"))
     p.add_argument("--clips", type=int, default=0, help="use only the first N clips (0 = all)")
     p.add_argument("--per-clip", type=int, default=3, help="max cases per clip and gap")
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=128)
     p.add_argument("--eval-size", type=int, default=128,
                    help="long edge for LPIPS (64 is too small for AlexNet on the 320x136 clips)")
-    p.add_argument("--latent", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--latent", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--beta", type=float, default=1.0)
-    p.add_argument("--recon", choices=["bce", "mse"], default="bce")
+    p.add_argument("--beta", type=float, default=0.01)
+    p.add_argument("--recon", choices=["bce", "mse"], default="mse")
     p.add_argument("--perceptual", type=float, default=0.0,
                    help="weight of the LPIPS term in the VAE loss (0 = off)")
-    p.add_argument("--clip-steps", type=int, default=0,
+    p.add_argument("--clip-steps", type=int, default=100,
                    help="then train one model per clip on its own frames (minus the held-out "
                         "ones) for this many optimizer steps, fine-tuning the all-clip model "
                         "(or from scratch with --epochs 0); 0 = no per-clip models")
     p.add_argument("--clip-batch", type=int, default=8, help="mini-batch of the per-clip runs")
-    p.add_argument("--clip-lr", type=float, default=None, help="per-clip learning rate (--lr)")
+    p.add_argument("--clip-lr", type=float, default=5e-4, help="per-clip learning rate")
     p.add_argument("--only", help="comma-separated clip names to use")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")

@@ -33,7 +33,7 @@ def robot():
 def model():
     images, _, classes = load_training_frames([ROBOT, CLIPS / "cyc_kenney_zombie_walk"], size=32)
     return train_vae(images, classes=classes, size=32, latent=16, epochs=10, batch=8, lr=2e-3,
-                     seed=0, show_progress=False).model
+                     beta=1.0, recon="bce", seed=0, show_progress=False).model
 
 
 def _lpips_matrix(images):

@@ -79,11 +79,11 @@ def vae() -> None:
               help="Checkpoint file to write (and to resume from).")
 @click.option("--epochs", default=30, show_default=True, help="Total training epochs.")
 @click.option("--size", default=64, show_default=True, help="Square image side (power of two).")
-@click.option("--latent", default=64, show_default=True, help="Latent dimensions.")
+@click.option("--latent", default=128, show_default=True, help="Latent dimensions.")
 @click.option("--batch", default=32, show_default=True, help="Mini-batch size.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--beta", default=1.0, show_default=True, help="Weight of the KL term.")
-@click.option("--loss", "recon", type=click.Choice(["bce", "mse"]), default="bce",
+@click.option("--beta", default=0.01, show_default=True, help="Weight of the KL term.")
+@click.option("--loss", "recon", type=click.Choice(["bce", "mse"]), default="mse",
               show_default=True, help="Reconstruction term (summed per image).")
 @click.option("--perceptual", default=0.0, show_default=True,
               help="Weight of an LPIPS (AlexNet) reconstruction term; 0 = off.")

@@ -94,11 +94,11 @@ class VAEConfig:
     """Architecture and loss settings of a :class:`VAE` (stored in every checkpoint)."""
 
     size: int = 64
-    latent: int = 64
+    latent: int = 128
     base_channels: int = 32
     max_channels: int = 256
-    beta: float = 1.0
-    recon: str = "bce"
+    beta: float = 0.01
+    recon: str = "mse"
     perceptual: float = 0.0
     perceptual_net: str = "alex"
     grid: int = 0
@@ -424,8 +424,8 @@ class TrainResult:
 
 
 def train_vae(images: np.ndarray, *, classes: list[str] | None = None, size: int = 64,
-              latent: int = 64, epochs: int = 30, batch: int = 32, lr: float = 1e-3,
-              beta: float = 1.0, recon: str = "bce", perceptual: float = 0.0, grid: int = 0,
+              latent: int = 128, epochs: int = 30, batch: int = 32, lr: float = 1e-3,
+              beta: float = 0.01, recon: str = "mse", perceptual: float = 0.0, grid: int = 0,
               seed: int = 0, checkpoint: str | os.PathLike | None = None, resume: bool = False,
               force: bool = False, show_progress: bool = True,
               init: VAE | None = None, times: np.ndarray | None = None, interp: float = 0.0,
