@@ -5,28 +5,37 @@ For every dev clip we hold out
 * the middle frame of a triple (frames i, i+1, i+2: **gap 2**), and
 * the middle three frames of a quintuple (frames i..i+4: **gap 4**),
 
-synthesize them from the two outer frames and measure LPIPS (AlexNet, :mod:`reseq.features`) to
-the true frames, at the working size (long edge ``--eval-size``, default 128; the VAE works at
-64 x 64 and its output is resized up; 64 is too small for AlexNet on the wide 320x136 clips).
+synthesize them from the two outer frames and measure LPIPS (AlexNet and VGG, :mod:`reseq.features`)
+to the true frames, at the working size (long edge ``--eval-size``, default 128; 64 is too small
+for AlexNet on the wide 320x136 clips). The VAE works at ``--size`` (default 128: a perfect 64 px
+frame resized up to 128 is already 0.17 AlexNet LPIPS from the truth, three times the cross-fade's
+error) and its output is resized to the clip's aspect ratio.
 
-Methods: ``vae-slerp`` and ``vae-lerp`` (decode the interpolated latent means, resized back to
-the clip's aspect ratio), ``vae-slerp+res`` (slerp plus the cross-faded reconstruction errors of
-the two endpoints, :func:`reseq.synth.interpolate` ``residual=True``), ``crossfade``
-(``(1-t) A + t B`` in pixels) and ``nearest`` (repeat the closer outer frame: what a
-resequencer without synthesis shows).
+Methods: ``vae-slerp`` and ``vae-lerp`` (decode the interpolated latent means), ``vae-slerp+res``
+(slerp plus the cross-faded reconstruction errors of the two endpoints,
+:func:`reseq.synth.interpolate` ``residual=True``), ``crossfade`` (``(1-t) A + t B`` in pixels)
+and ``nearest`` (repeat the closer outer frame: what a resequencer without synthesis shows).
 
-Training set: ONE VAE on the frames of all dev clips at 64 x 64 (squashed), *excluding every
-held-out frame* (outer frames stay in). The trained model is cached under the reseq cache
-(``synth-bench/``) keyed by the sha256 of the training array and the training config, so a
-second run with the same clips and settings skips training.
+Models: ONE VAE on the frames of all dev clips (squashed to ``--size``), *excluding every held-out
+frame* (outer frames stay in), ``--epochs`` epochs; then, with ``--clip-steps N`` (default 100),
+one model per clip, fine-tuned from it on that clip's own frames minus its held-out ones for N
+optimizer steps of ``--clip-batch`` frames (the product's "VAE trained on the user's frames";
+``--epochs 0`` trains them from scratch). Every model is cached under the reseq cache
+(``synth-bench/``) keyed by the sha256 of its training array, its config and its parent's key,
+so a second run with the same clips and settings skips training.
 
 Run (small, to prove it works)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --clips 4 --epochs 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --clips 3 --epochs 2 --clip-steps 5
 
-Final run (all clips; training ~700 frames at 64 px)::
+Full run (defaults: 128 px, latent 128, MSE + 0.01 KL, 20 all-clip epochs of 16 frames, then
+100 per-clip steps of 8 frames at lr 5e-4)::
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/synthesis.py --epochs 150 --out synthesis.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --no-progress --out synthesis.json
+
+The previous setting (one 64 px model, BCE + 1.0 KL, latent 64, 100 epochs; no per-clip models)::
+
+    ... --size 64 --latent 64 --recon bce --beta 1 --epochs 100 --batch 32 --clip-steps 0
 """
 
 from __future__ import annotations

@@ -171,6 +171,12 @@ def test_cli_train_interpolate_demo_map(tmp_path):
              "--latent", 8, "--batch", 8, "--resume")
     assert r.exit_code == 0, r.output
     assert torch.load(model, weights_only=True)["epoch"] == 4
+    tuned = tmp_path / "tuned.pt"
+    r = _run("vae", "train", ROBOT, "-o", tuned, "--from", model, "--epochs", 1, "--batch", 8)
+    assert r.exit_code == 0, r.output
+    assert "fine-tuning" in r.output and load_model(tuned).config.latent == 8  # the parent's
+    r = _run("vae", "train", ROBOT, "-o", tuned, "--from", model, "--resume")
+    assert r.exit_code == 2 and "not both" in r.output
 
     a, b, c = ROBOT / "0000.png", ROBOT / "0004.png", PINGUS / "0002.png"
     out, idx = tmp_path / "ab.gif", tmp_path / "ab.json"

@@ -6,9 +6,11 @@ The model
 through ``log2(size / 4)`` stride-2 convolutions (32, 64, 128, 256, ... channels, BatchNorm-free,
 LeakyReLU) to a 4 x 4 feature map, and from there by two linear layers to the mean ``mu`` and the
 log-variance ``logvar`` of a diagonal Gaussian over a ``latent``-dimensional code ``z`` (default
-64). During training ``z = mu + exp(logvar / 2) * eps`` (the reparameterization trick); for
+128). During training ``z = mu + exp(logvar / 2) * eps`` (the reparameterization trick); for
 encoding we use ``mu``. The decoder mirrors the encoder with transposed convolutions and ends in a
-sigmoid, so outputs are in [0, 1].
+sigmoid, so outputs are in [0, 1]. With ``grid=g`` the encoder stops at a g x g map and the code
+is ``latent`` channels on that grid (1 x 1 convolutions instead of the linear layers; ``dim`` =
+``latent * g**2`` numbers, flattened, so slerp and the rest work unchanged).
 
 The loss
 --------
@@ -16,21 +18,41 @@ Per image, summed over pixels, averaged over the batch::
 
     loss = recon(x_hat, x) + beta * KL(N(mu, exp(logvar)) || N(0, I))
 
-``recon`` is binary cross-entropy summed over all ``3 * size**2`` values (``recon="bce"``,
-the default, Kingma & Welling's Bernoulli decoder) or the summed squared error
-(``recon="mse"``). ``beta`` defaults to 1.0 (the plain VAE evidence lower bound). BCE against
-grey-level targets has a floor (the targets' own entropy, about 5000 nats per 64 px frame of the
-dev clips); above it the reconstruction excess is a few hundred nats and the KL term 10^1 -
-10^2, so beta = 1 keeps reconstructions as sharp as this small model gets while keeping the
-latent space smooth enough to interpolate in.
+``recon`` is the summed squared error (``recon="mse"``, the default) or binary cross-entropy
+summed over all ``3 * size**2`` values (``recon="bce"``, Kingma & Welling's Bernoulli decoder);
+``beta`` defaults to 0.01. The old defaults (BCE + 1.0 KL, latent 64) blurred: per-clip models on
+two dev clips (``cart_synfig_eye_open``, ``cyc_kenney_robot_walk``; 300 steps of 8 frames, gap-4
+holes, AlexNet LPIPS at long edge 128) put slerp in-betweens 0.231 from the truth with BCE + 1.0
+KL and 0.204 with MSE + 0.01 KL at 64 px, and an all-clip model at 128 px (20 epochs) 0.335.
+
+What limits plain decoded frames, measured the same way (cross-fade: 0.058 on those two clips,
+0.059 on all 22):
+
+* **resolution** -- a *perfect* 64 px frame resized to the 128 px working size is already 0.173
+  LPIPS (AlexNet) from the truth (0.021 at 128 px, 0.369 at 32 px), so no 64 px model can beat
+  the cross-fade there; train at the output size (``size=128``) when it matters;
+* **the clip's own frames** -- fine-tuning an all-clip 128 px model on the clip (100 steps,
+  ``init=``) brings slerp from 0.335 (all 22 clips) to 0.157 (the two clips); training per clip
+  from scratch for 300 steps to 0.147; a spatial code (``grid=8``, 8 channels, beta 0.001) to
+  0.126, and it reconstructs the *endpoints* at 0.046 - 0.082: what is left is the in-between
+  itself -- a latent half-way between two frames decodes to a blend, not to the motion;
+* an **interpolation term** (``times=``, ``interp=``: decode the slerp of two training frames'
+  codes and compare with the real frame between them, using the clip's order) made it worse in
+  the same budget (0.181 vs 0.107 on ``cart_synfig_eye_open``, grid 8): it costs
+  reconstruction sharpness first. Off by default.
 
 Optionally ``perceptual * LPIPS(x_hat, x)`` is added (:func:`perceptual_loss`, our own AlexNet
-LPIPS from :mod:`reseq.features`; off by default because it does not pay off). Measured with
-``benchmarks/synthesis.py`` on 7 dev clips (60 epochs, weight 1000, 26 leave-out cases): the
-AlexNet LPIPS of decoded in-betweens drops 0.13 -> 0.06 at 64 px but only 0.30 -> 0.25 at the
-128 px working size, and the VGG LPIPS it was not trained on 0.23 -> 0.20 (64 px) and
-0.32 -> 0.31 (128 px): it mostly fits its own network, and adds a faint checkerboard. Training
-time is about the same on CPU at 64 px.
+LPIPS from :mod:`reseq.features`; off by default). Measured earlier on 7 dev clips (64 px model,
+60 epochs, weight 1000, 26 cases): the AlexNet LPIPS of decoded in-betweens drops 0.13 -> 0.06
+at 64 px but only 0.30 -> 0.25 at the 128 px working size, and the VGG LPIPS it was not trained
+on 0.23 -> 0.20 (64 px) and 0.32 -> 0.31 (128 px): it mostly fits its own network, and adds a
+faint checkerboard. At 128 px it about doubles the training time on CPU.
+
+Fine-tuning
+-----------
+``train_vae(frames, init=model)`` trains a copy of ``model`` on ``frames`` with a fresh optimizer
+(``reseq vae train FOLDER --from all.pt``): the way to get a model of the user's own frames
+cheaply from a model trained on many.
 
 Square inputs
 -------------
