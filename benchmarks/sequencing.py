@@ -263,12 +263,17 @@ def main(argv=None) -> None:
     ap.add_argument("--instances", default="bunny,clips,random")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--milp-limit", type=float, default=600.0, help="seconds per MILP")
+    ap.add_argument("--long-factor", type=int, default=10,
+                    help="the ours-long reference runs this many times our kicks")
+    ap.add_argument("--long-seeds", default="1,2", help="seeds of the ours-long reference")
+    ap.add_argument("--fast-seconds", type=float, default=None,
+                    help="fast-tsp reference budget (default max(2, N/100) s)")
     args = ap.parse_args(argv)
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     milp_limit = 60.0 if args.quick else args.milp_limit
     tasks = args.tasks.split(",")
-    print(f"{'instance':8} {'N':>5} {'task':9} {'ours':>12} {'time s':>7} {'ref':>12} "
-          f"{'ref by':10} {'gap %':>8}")
+    print(f"{'instance':8} {'N':>5} {'task':9} {'ours':>12} {'wall s':>7} {'cpu s':>6} "
+          f"{'ref':>12} {'ref by':10} {'gap %':>8}")
     for name in args.instances.split(","):
         for n in sizes:
             if name == "bunny" and n > 132:
@@ -276,9 +281,9 @@ def main(argv=None) -> None:
             D = instance(name, n)
             for task in tasks:
                 kw = task_args(task, n)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 ours = solve(D, kw).cost
-                el = time.perf_counter() - t0
+                el, cpu = time.perf_counter() - t0, time.process_time() - c0
                 refs: dict[str, float] = {}
                 if n <= 200:
                     try:
@@ -289,8 +294,11 @@ def main(argv=None) -> None:
                         pass
                 if "milp*" not in refs:
                     long = 2.0 if args.quick else max(2.0, n / 100.0)
-                    for seed in (1, 2):
-                        refs[f"ours-10x{seed}"] = solve_long(D, kw, seed)
+                    if args.fast_seconds is not None:
+                        long = args.fast_seconds
+                    f = args.long_factor
+                    for seed in (int(x) for x in args.long_seeds.split(",") if x):
+                        refs[f"ours-{f}x{seed}"] = solve_long(D, kw, seed, f)
                     f = fast_tsp_ref(D, kw, long)
                     if f is not None:
                         refs["fast-tsp"] = f
@@ -300,8 +308,8 @@ def main(argv=None) -> None:
                 by = min(refs, key=refs.get)
                 ref = refs[by]
                 gap = 100.0 * (ours / ref - 1.0) if ref > 0 else 0.0
-                print(f"{name:8} {n:5d} {task:9} {ours:12.6g} {el:7.2f} {ref:12.6g} {by:10} "
-                      f"{gap:8.3f}", flush=True)
+                print(f"{name:8} {n:5d} {task:9} {ours:12.6g} {el:7.2f} {cpu:6.2f} {ref:12.6g} "
+                      f"{by:10} {gap:8.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from numba import njit
 
 __all__ = ["ils", "local_search"]
 
+GEO = 0  # per cent of kicks that are geometric (the rest: segment kicks)
 TAU = 0.0  # threshold acceptance: a kick is kept when it lengthens the tour by < TAU x mean step
 _U12 = np.uint64(12)
 _U25 = np.uint64(25)
@@ -32,7 +33,7 @@ def _rand(state, m):
     x ^= x << _U25
     x ^= x >> _U27
     state[0] = x
-    return int(((x * _MUL) >> _U33) % np.uint64(m))
+    return np.int64(((x * _MUL) >> _U33) % np.uint64(m))
 
 
 @njit(cache=True, inline="always")
@@ -344,7 +345,8 @@ def local_search(D, w, nd, nb, t, eps, use_or=True):
 
 
 @njit(cache=True)
-def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st, bt, tau):
+def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st, bt, tau,
+         geo):
     """``kicks`` iterations of: a local segment kick (x A B C y -> x C B A y, segments of
     1..span nodes at a random place), local search from its ends, keep if shorter else undo."""
     n = len(t)
@@ -357,14 +359,31 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
     tries = 0
     while done < kicks and tries < 4 * kicks + 100:
         tries += 1
-        l1 = 1 + _rand(rng, span)
-        l2 = 1 + _rand(rng, span)
-        l3 = 1 + _rand(rng, span)
-        if l1 + l2 + l3 + 2 > n:
-            l1 = (n - 2) // 3
-            l2 = l1
-            l3 = l1
-        i = _rand(rng, n)
+        if _rand(rng, 100) < geo:
+            # geometric kick: cut next to a random node and three nodes a short random walk
+            # over the candidate lists away (close in space, possibly far along the tour)
+            K = nb.shape[1]
+            v = _rand(rng, n)
+            u1 = nb[v, _rand(rng, K)]
+            u2 = nb[u1, _rand(rng, K)]
+            u3 = nb[u2, _rand(rng, K)]
+            c4 = np.sort(np.array([pos[v], pos[u1], pos[u2], pos[u3]]))
+            if c4[0] == c4[1] or c4[1] == c4[2] or c4[2] == c4[3] or (
+                    c4[0] == 0 and c4[3] == n - 1):
+                continue
+            i = c4[0]
+            l1 = c4[1] - c4[0]
+            l2 = c4[2] - c4[1]
+            l3 = c4[3] - c4[2]
+        else:
+            l1 = 1 + _rand(rng, span)
+            l2 = 1 + _rand(rng, span)
+            l3 = 1 + _rand(rng, span)
+            if l1 + l2 + l3 + 2 > n:
+                l1 = (n - 2) // 3
+                l2 = l1
+                l3 = l1
+            i = _rand(rng, n)
         x = t[i]
         a0 = t[_w(i + 1, n)]
         a1 = t[_w(i + l1, n)]
@@ -422,7 +441,8 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
     return cost
 
 
-def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None, tau=TAU):
+def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None, tau=TAU,
+        geo=GEO):
     """Local search then iterated local search of ``t`` in place; returns the exact cost.
 
     ``rng_state`` is a 1-element uint64 array (advanced in place). With ``deadline`` (a
@@ -437,13 +457,13 @@ def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None,
     bt = t.copy()
     if deadline is None:
         _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng_state, q, inq, jr, st, bt,
-             tau)
+             tau, geo)
     else:
         chunk = chunk or max(256, kicks // 64)
         left = kicks
         while left > 0 and time.perf_counter() < deadline:
             k = min(chunk, left)
             cost = _ils(D, w, nd, nb, nbd, t, pos, cost, eps, k, span, rng_state, q, inq, jr, st,
-                        bt, tau)
+                        bt, tau, geo)
             left -= k
     return tour_cost(D, w, nd, t)

@@ -358,7 +358,8 @@ def _span(n: int) -> int:
 class _Solver:
     """One run: the seeded random streams, the tolerance and the optional deadline."""
 
-    def __init__(self, D: np.ndarray, seed: int, deadline: float | None) -> None:
+    def __init__(self, D: np.ndarray, seed: int, deadline: float | None,
+                 fast_seconds: float = 0.0) -> None:
         from . import _kernels
 
         self.K = _kernels
@@ -370,6 +371,24 @@ class _Solver:
         self.rng = np.random.default_rng(seed)
         self.deadline = deadline
         self.nb = _neighbours(D, _K).astype(np.int64)
+        self.fast_seconds = fast_seconds
+
+    def fast(self, w: np.ndarray | None) -> list[list[int]]:
+        """fast-tsp's tour of the cycle instance (``w``: the dummy's distances), or nothing."""
+        if self.fast_seconds <= 0:
+            return []
+        import fast_tsp
+
+        n = self.n
+        if w is None:
+            E = self.D
+        else:
+            E = np.empty((n + 1, n + 1))
+            E[:n, :n] = self.D
+            E[n, :] = w
+            E[:, n] = w
+        Q = _quantize(E, n)
+        return [[int(v) for v in fast_tsp.find_tour(Q, self.fast_seconds)]]
 
     def _rng_state(self) -> np.ndarray:
         return np.array([self.rng.integers(1, 2**63 - 1)], dtype=np.uint64)
@@ -407,18 +426,19 @@ class _Solver:
                                    self._rng_state(), deadline=self.deadline)
         return best, best_cost
 
-    def free_path(self, kicks: int) -> list[int]:
+    def free_path(self, kicks: int, use_fast: bool = True) -> list[int]:
         n = self.n
         w, nbE = self.dummy(None, None)
         greedy = _greedy_fragments(self.D, self.nb, closed=False)
-        t, _ = self.run(w, n, nbE, [[n, *greedy]], kicks)
+        fast = self.fast(w) if use_fast else []
+        t, _ = self.run(w, n, nbE, [[n, *greedy], *fast], kicks)
         return _path_from_cycle(t, n)
 
     def path(self, start: int | None, end: int | None, kicks: int) -> list[int]:
         n = self.n
         if start is None and end is None:
             return self.free_path(kicks)
-        fp = self.free_path(kicks // 4)
+        fp = self.free_path(kicks // 4, use_fast=False)
         cands = [_fix_ends(fp, start, end)]
         if start is not None and end is not None:
             a, b = fp.index(start), fp.index(end)
@@ -436,15 +456,18 @@ class _Solver:
                 p = _out_and_back(q, a, len(q) - 1, parity)
                 cands.append(p if start is not None else p[::-1])
         w, nbE = self.dummy(start, end)
-        t, _ = self.run(w, n, nbE, [[n, *_fix_ends(c, start, end)] for c in cands], kicks)
+        cands += [_path_from_cycle(np.asarray(f), n) for f in self.fast(w)]
+        cands = [[n, *_fix_ends(c, start, end)] for c in cands]
+        t, _ = self.run(w, n, nbE, cands, kicks)
         p = _path_from_cycle(t, n)
         if (start is not None and p[0] != start) or (start is None and p[-1] != end):
             p = p[::-1]
         return p
 
     def cycle(self, kicks: int) -> list[int]:
-        fp = self.free_path(kicks // 4)
-        cands = [_greedy_fragments(self.D, self.nb, closed=True), fp, *_zigzags(fp)]
+        fp = self.free_path(kicks // 4, use_fast=False)
+        cands = [_greedy_fragments(self.D, self.nb, closed=True), fp, *_zigzags(fp),
+                 *self.fast(None)]
         t, _ = self.run(np.zeros(1), -1, self.nb, cands, kicks)
         return [int(x) for x in t]
 
@@ -454,17 +477,47 @@ def _zigzags(fp: list[int]) -> list[list[int]]:
     return [fp[0::2] + fp[1::2][::-1], [fp[0], *fp[1::2], *fp[2::2][::-1]]]
 
 
-_METHODS = ("auto", "local")
+_METHODS = ("auto", "local", "fast-tsp")
 
 
-def _setup(n: int, seed, time_budget, method: str) -> float | None:
+def _quantize(E: np.ndarray, n_real: int) -> np.ndarray:
+    """uint16 copy of ``E`` for fast-tsp: real distances scaled so that four times the longest
+    minimum-spanning-tree step maps to 65534 (longer ones clipped), dummy entries above every
+    real distance mapped to 65535."""
+    from .mst import minimum_spanning_tree
+
+    D = E[:n_real, :n_real]
+    dmax = float(D.max())
+    mst_max = max((w for _, _, w in minimum_spanning_tree(D)), default=0.0)
+    clip = min(dmax, 4.0 * mst_max) if mst_max > 0 else dmax
+    scale = 65534.0 / clip if clip > 0 else 0.0
+    Q = np.minimum(np.rint(E * scale), 65534.0)
+    if len(E) > n_real:
+        big = E[n_real] > dmax
+        Q[n_real, big] = 65535.0
+        Q[big, n_real] = 65535.0
+    np.fill_diagonal(Q, 0.0)
+    return Q.astype(np.uint16)
+
+
+def _fast_seconds(n: int) -> float:
+    """fast-tsp's wall-clock share with ``method="fast-tsp"``: 0.25 s to N = 200, 1 s at
+    N = 1000, 15 s from N = 5000."""
+    return float(min(15.0, max(0.25, (n / 1000.0) ** 1.7)))
+
+
+def _setup(n: int, seed, time_budget, method: str) -> tuple[float | None, float]:
+    """(deadline or None, seconds for fast-tsp)."""
     if method not in _METHODS:
         raise ReseqError(f"method must be one of {', '.join(_METHODS)}; got {method!r}")
+    fast = _fast_seconds(n) if method == "fast-tsp" else 0.0
     if time_budget is None:
-        return None
+        return None, fast
     if not float(time_budget) > 0:
         raise ReseqError(f"time_budget must be a positive number of seconds, got {time_budget!r}")
-    return time.perf_counter() + float(time_budget)
+    if fast:
+        fast = min(fast, 0.5 * float(time_budget))
+    return time.perf_counter() + float(time_budget), fast
 
 
 def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
@@ -490,11 +543,11 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     end = _check_index(end, n, "end")
     if start is not None and start == end:
         raise ReseqError("start and end must be different frames for a path (use loop for a cycle)")
-    deadline = _setup(n, seed, time_budget, method)
+    deadline, fast = _setup(n, seed, time_budget, method)
     if n <= EXACT_MAX:
         p = _exact_path(A, start, end)
     else:
-        p = _Solver(A, seed, deadline).path(start, end, _kicks(n))
+        p = _Solver(A, seed, deadline, fast).path(start, end, _kicks(n))
     if start is None and end is None and p[0] > p[-1]:
         p = p[::-1]  # canonical direction for free ends
     if start is not None:
@@ -522,11 +575,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     """
     A = check_distance_matrix(D, 3)
     n = len(A)
-    deadline = _setup(n, seed, time_budget, method)
+    deadline, fast = _setup(n, seed, time_budget, method)
     if n <= EXACT_MAX:
         c = _exact_cycle(A)
     else:
-        c = _Solver(A, seed, deadline).cycle(_kicks(n))
+        c = _Solver(A, seed, deadline, fast).cycle(_kicks(n))
     assert sorted(c) == list(range(n)), "bug: not a permutation"
     k = c.index(0)
     c = c[k:] + c[:k]
