@@ -6,8 +6,9 @@ names this as its main limitation. Here we fill such gaps with frames that never
 
 1. :func:`train_vae` fits a small convolutional variational autoencoder (:class:`VAE`) to the
    frames of one folder, or of several folders whose names are class labels
-   (``reseq vae train``). Frames are squashed to ``size x size`` (default 64); the loss is the
-   summed binary cross-entropy plus ``beta`` (default 1) times the KL divergence.
+   (``reseq vae train``), or fine-tunes one on a clip's own frames (``--from``). Frames are
+   squashed to ``size x size`` (default 64; 128 for 128 px output); the loss is the summed
+   squared error plus ``beta`` (default 0.01) times the KL divergence.
 2. :func:`interpolate` encodes two real frames to their latent means ``z0``, ``z1``, walks
    between them with :func:`slerp` (spherical; :func:`lerp` on request) and decodes the
    in-betweens, resized back to the frames' aspect ratio; :func:`through` chains several
@@ -17,18 +18,22 @@ names this as its main limitation. Here we fill such gaps with frames that never
    distances); ``--synthesize`` on ``order``, ``loop`` and ``inbetween`` uses it.
 4. :func:`latent_map` draws a t-SNE of the latent means coloured by class (``reseq vae map``).
 
-What to expect (``benchmarks/synthesis.py``: leave-out in-betweening on the 22 dev clips, one
-VAE trained 100 epochs on their frames minus the held-out ones, LPIPS at a 128 px working size):
-the VAE blurs. Its decoded in-betweens are about 0.35 LPIPS from the truth, while a pixel
-cross-fade of frames 2 - 4 apart is 0.05 - 0.09 away, so on these smooth clips plain VAE
-in-betweens (slerp or lerp alike) lose to the cross-fade in every case; the cross-fade ghosts,
-but little moves in 4 frames, and repeating the nearer frame scores better still. The
-``residual`` option of :func:`interpolate` (add back the two endpoints' reconstruction errors,
-cross-faded) keeps the real frames' detail and uses the VAE only for the change between them:
-it wins about half the cases against the cross-fade with AlexNet LPIPS (a fifth with VGG), and
-loses clearly on camera pans (``nat_bikes_*``). Unlike plain VAE frames it shrinks the largest
-step of a sequence, so :func:`fill_gaps` uses it by default. An optional LPIPS term in the loss
-(``perceptual=``) is measured in :mod:`reseq.synth.vae`.
+What to expect (``benchmarks/synthesis.py``: leave-out in-betweening on the 22 dev clips, 40
+gap-2 and 40 gap-4 holes, LPIPS at a 128 px working size; the held-out frames are never trained
+on): the VAE blurs. With one 128 px all-clip model (MSE + 0.01 KL, latent 128, 20 epochs),
+fine-tuned per clip on the clip's own frames (100 steps of 8 frames), decoded gap-4 in-betweens
+are 0.205 (AlexNet) / 0.272 (VGG) from the truth, against 0.354 / 0.355 for the earlier single
+64 px BCE model; a pixel cross-fade is 0.059 / 0.087 away and repeating the nearer frame
+0.055 / 0.078, so plain VAE in-betweens (slerp or lerp alike) still lose to the cross-fade in
+every case, at gap 2 as at gap 4. The cross-fade ghosts, but little moves in 4 frames; the
+VAE reconstructs its own training frames at about 0.05 - 0.12 and decodes a latent half-way
+between two frames to a soft blend, not to the motion (:mod:`reseq.synth.vae` has the
+measurements of what was tried). The ``residual`` option of :func:`interpolate` (add back the
+two endpoints' reconstruction errors, cross-faded) keeps the real frames' detail and uses the
+VAE only for the change between them: it wins about half the cases against the cross-fade with
+AlexNet LPIPS (48% at gap 4) and few with VGG (12%), and loses clearly on camera pans
+(``nat_bikes_*``). Unlike plain VAE frames it shrinks the largest step of a sequence, so
+:func:`fill_gaps` uses it by default.
 
 >>> import numpy as np
 >>> from reseq.synth import slerp
