@@ -78,7 +78,8 @@ def vae() -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint file to write (and to resume from).")
 @click.option("--epochs", default=30, show_default=True, help="Total training epochs.")
-@click.option("--size", default=64, show_default=True, help="Square image side (power of two).")
+@click.option("--size", default=64, show_default=True,
+              help="Square image side (power of two); 128 for sharp frames at 128 px and up.")
 @click.option("--latent", default=128, show_default=True, help="Latent dimensions.")
 @click.option("--batch", default=32, show_default=True, help="Mini-batch size.")
 @click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
