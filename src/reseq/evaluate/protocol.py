@@ -161,23 +161,12 @@ def _result(clip: Clip, n: int, metric: str, setting: str, D: np.ndarray, perm: 
                   failure)
 
 
-_SOLVER_BUDGET = 3600.0  # seconds: far above any clip here, so the fixed kick count decides
-
-
 def _hamiltonian(D: np.ndarray, start: int, end: int, seed: int) -> np.ndarray:
-    import inspect
-
     from ..graph import order
 
-    # Reproducible results: the graph module's fixed-kick local search (its default method also
-    # runs fast-tsp, which is time-bound) with a budget that never cuts the search short.
-    params = inspect.signature(order).parameters
-    kwargs: dict = {}
-    if "method" in params:
-        kwargs["method"] = "local"
-    if "time_budget" in params:
-        kwargs["time_budget"] = _SOLVER_BUDGET
-    path = np.asarray(order(D, start=start, end=end, seed=seed, **kwargs).order, dtype=np.intp)
+    # The default solver is deterministic (kick counts from N, no clock); no time cap, so a
+    # loaded machine cannot cut the search short.
+    path = np.asarray(order(D, start=start, end=end, seed=seed).order, dtype=np.intp)
     if len(path) and path[0] != start and path[-1] == start:
         path = path[::-1]
     if len(path) != len(D) or path[0] != start or path[-1] != end:
