@@ -37,6 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from reseq.graph import loop, order, path_cost  # noqa: E402
+from reseq.graph.tsp import _quantize  # noqa: E402  (the same uint16 scaling the solver uses)
 
 TASKS = ("free", "fixed", "fixedmid", "cycle")
 
@@ -173,26 +174,6 @@ def _extended(D: np.ndarray, start: int | None, end: int | None) -> np.ndarray:
                 E[n, v] = 0.0
         E[:n, n] = E[n, :n]
     return E
-
-
-def _quantize(E: np.ndarray, n_real: int) -> np.ndarray:
-    """uint16 copy of ``E`` for fast-tsp: real distances scaled so that four times the longest
-    minimum-spanning-tree step maps to 65534 (longer ones clipped), dummy entries above every
-    real distance mapped to 65535."""
-    from reseq.graph import minimum_spanning_tree
-
-    D = E[:n_real, :n_real]
-    dmax = float(D.max())
-    mst_max = max((w for _, _, w in minimum_spanning_tree(D)), default=0.0)
-    clip = min(dmax, 4.0 * mst_max) if mst_max > 0 else dmax
-    scale = 65534.0 / clip if clip > 0 else 0.0
-    Q = np.minimum(np.rint(E * scale), 65534.0)
-    if len(E) > n_real:
-        big = E[n_real] > dmax
-        Q[n_real, big] = 65535.0
-        Q[big, n_real] = 65535.0
-    np.fill_diagonal(Q, 0.0)
-    return Q.astype(np.uint16)
 
 
 def cycle_instance(D: np.ndarray, kw: dict | None) -> np.ndarray:
