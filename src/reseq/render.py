@@ -509,12 +509,17 @@ def outlier_histogram(
         ax.set_ylabel("density")
         ax.set_title(title or "Outlier scores")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        with atomic_path(out, force) as tmp:
-            fig.savefig(tmp, format="png")
+        _save_figure(fig, out, force)
     finally:
         plt.close(fig)
     return out
+
+
+def _save_figure(fig, out: Path, force: bool) -> None:
+    """Lay out a matplotlib figure and write it atomically as PNG."""
+    fig.tight_layout()
+    with atomic_path(out, force) as tmp:
+        fig.savefig(tmp, format="png")
 
 
 def _tree_edges(tree: Any, n: int) -> list[tuple[int, int, float]]:
@@ -625,9 +630,7 @@ def mst_plot(
         ax.set_aspect("equal")
         ax.axis("off")
         ax.set_title(title or f"Minimum spanning tree of {n} frames (frame numbers; key-frames in red)")
-        fig.tight_layout()
-        with atomic_path(out, force) as tmp:
-            fig.savefig(tmp, format="png")
+        _save_figure(fig, out, force)
     finally:
         plt.close(fig)
     return out
