@@ -30,6 +30,7 @@ from scipy.spatial.distance import cdist
 
 from .._util import progress
 from ..errors import ReseqError
+from ..graph.tsp import path_cost
 
 __all__ = [
     "D_RANGE",
@@ -159,16 +160,6 @@ def manifold_matrices(array: np.ndarray, method: str, ks: Sequence[int] = K_RANG
             d_used = min(d, emb.shape[1])
             y = emb[:, :d_used]
             yield k, d, k_used, d_used, _finish(cdist(y, y))
-
-
-def path_cost(D: np.ndarray, order: Sequence[int] | np.ndarray) -> float:
-    """Sum of D over consecutive frames of ``order``.
-
-    >>> path_cost(np.array([[0, 1, 5], [1, 0, 2], [5, 2, 0]]), [0, 1, 2])
-    3.0
-    """
-    order = np.asarray(order)
-    return float(np.asarray(D, dtype=np.float64)[order[:-1], order[1:]].sum())
 
 
 def greedy_chain(D: np.ndarray, start: int = 0) -> np.ndarray:
