@@ -78,19 +78,21 @@ def test_synthesize_gaps_shrinks_the_largest_step(robot, model):
     seq = robot[[0, 1, 4, 5, 7]]
     steps = consecutive_lpips(seq)
     D = _lpips_matrix(robot)
-    res = synthesize_gaps(seq, steps, model, D=D, q=0.95, residual=True)
+    res = synthesize_gaps(seq, steps, model, D=D, q=0.95)  # render="composite"
     assert res.threshold == pytest.approx(default_gap_threshold(D, 0.95))
     assert res.made == int(res.inserted_per_gap.sum()) > 0
     assert res.inserted_per_gap[int(np.argmax(steps))] > 0
     assert np.array_equal(res.images[~res.synthetic], seq)
     assert res.largest_after < res.largest_before
     assert "largest step" in res.summary()
-    # plain decoded frames are blurrier than the residual-corrected default
-    plain = synthesize_gaps(seq, steps, model, threshold=res.threshold, residual=False)
-    assert plain.made == res.made and plain.largest_after > res.largest_after
+    # plain decoded frames are blurrier than the composite default and the residual render
+    plain = synthesize_gaps(seq, steps, model, threshold=res.threshold, render="decode")
+    resid = synthesize_gaps(seq, steps, model, threshold=res.threshold, render="residual")
+    assert plain.made == res.made == resid.made
+    assert plain.largest_after > max(res.largest_after, resid.largest_after)
+    assert resid.largest_after < resid.largest_before
     # loop: one more step, last to first
-    loop = synthesize_gaps(seq, consecutive_lpips(seq, loop=True), model, threshold=res.threshold,
-                           residual=True)
+    loop = synthesize_gaps(seq, consecutive_lpips(seq, loop=True), model, threshold=res.threshold)
     assert len(loop.steps_after) == len(loop.images)
     with pytest.raises(ReseqError):
         synthesize_gaps(seq, steps, model)

@@ -77,3 +77,20 @@ def test_crossfade_values():
     mids = crossfade(a, b, 4)
     assert mids.shape == (4, 2, 2, 3)
     assert mids[:, 0, 0, 0].tolist() == [20, 40, 60, 80]
+
+
+def test_composite_weights_follow_the_decoded_inbetween():
+    from reseq.synth.interpolate import composite_weights
+
+    rng = np.random.default_rng(0)
+    rec0, rec1 = rng.random((16, 16, 3)), rng.random((16, 16, 3))
+    t = np.array([0.2, 0.5, 0.8])
+    # no evidence (both reconstructions equal): the cross-fade's weights 1 - t everywhere
+    w = composite_weights(np.stack([rec0] * 3), rec0, rec0, t)
+    assert w.shape == (3, 16, 16) and np.allclose(w, (1 - t)[:, None, None])
+    # left half of the in-between looks like rec0, right half like rec1: the weight follows
+    mid = rec1.copy()
+    mid[:, :8] = rec0[:, :8]
+    w = composite_weights(np.stack([mid] * 3), rec0, rec1, t, sigma=1.0)
+    assert (w[:, :, :5] > 0.9).all() and (w[:, :, 11:] < 0.1).all()
+    assert ((w >= 0) & (w <= 1)).all()

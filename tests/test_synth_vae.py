@@ -130,13 +130,24 @@ def test_interpolate_keeps_real_endpoints(trained, data):
     assert len(frames) == 7 and synthetic.tolist() == [False] + [True] * 5 + [False]
     assert np.array_equal(frames[0], a) and np.array_equal(frames[-1], b)
     # slerp and lerp give different paths; residual restores detail toward a/b
-    mids_s = interpolate(model, a, b, 5).astype(float)
-    mids_l = interpolate(model, a, b, 5, method="lerp").astype(float)
+    mids_s = interpolate(model, a, b, 5, render="decode").astype(float)
+    mids_l = interpolate(model, a, b, 5, method="lerp", render="decode").astype(float)
     assert not np.array_equal(mids_s, mids_l)
-    near_a = interpolate(model, a, b, 9, residual=True)[0].astype(float)
+    near_a = interpolate(model, a, b, 9, render="residual")[0].astype(float)
     assert np.abs(near_a - a).mean() < np.abs(mids_s[0] - a).mean()
+    # the default composite takes every pixel from the real frames: between a and b per value,
+    # exactly a (= b) where they agree, and sharper than the decoded frame
+    comp = interpolate(model, a, b, 5)
+    assert comp.shape == (5, *a.shape)
+    lo, hi = np.minimum(a, b).astype(int) - 1, np.maximum(a, b).astype(int) + 1
+    assert ((comp >= lo) & (comp <= hi)).all()
+    same = (a == b).all(-1)
+    assert same.any() and np.array_equal(comp[:, same], np.broadcast_to(a[same], comp[:, same].shape))
+    assert np.abs(comp[0].astype(float) - a).mean() < np.abs(mids_s[0] - a).mean()
     with pytest.raises(ReseqError):
         interpolate(model, a, b, 3, method="cubic")
+    with pytest.raises(ReseqError, match="render"):
+        interpolate(model, a, b, 3, render="sharpen")
 
 
 def test_fill_gaps_inserts_in_long_steps_only(trained, data):
@@ -196,7 +207,8 @@ def test_cli_train_interpolate_demo_map(tmp_path):
 
     frames_dir = tmp_path / "abc"
     r = _run("vae", "interpolate", "--through", f"{a},{b},{c}", "--model", model, "--steps", 2,
-             "-o", f"{frames_dir}/", "--index", tmp_path / "abc.json", "--size", 48)
+             "-o", f"{frames_dir}/", "--index", tmp_path / "abc.json", "--size", 48,
+             "--render", "decode")
     assert r.exit_code == 0, r.output
     assert len(list(frames_dir.glob("*.png"))) == 3 + 2 * 2
     r = _run("vae", "interpolate", a, b, "--model", model, "-o", out)

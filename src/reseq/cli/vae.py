@@ -132,8 +132,11 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
               help="VAE checkpoint written by `reseq vae train`.")
 @click.option("--steps", default=10, show_default=True, help="Generated frames per pair.")
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True)
-@click.option("--residual", is_flag=True,
-              help="Add back the endpoints' reconstruction errors (sharper, slight ghosting).")
+@click.option("--render", type=click.Choice(["composite", "residual", "decode"]),
+              default="composite", show_default=True,
+              help="composite: real pixels placed by the decoded in-between (sharp); residual: "
+                   "decoded frame plus the endpoints' reconstruction errors; decode: the decoded "
+                   "frame itself (blurry).")
 @click.option("-o", "--output", required=True,
               help="Output .mp4, .gif or folder/ (PNG sequence).")
 @click.option("--fps", default=5.0, show_default=True)
@@ -142,7 +145,7 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
 @click.option("--index", help="Also write a JSON (or .csv) index marking synthetic frames.")
 @click.option("--sheet", help="Also write a contact sheet PNG.")
 @click.option("--force", is_flag=True)
-def interpolate_cmd(images, through, model, steps, method, residual, output, fps, size, index,
+def interpolate_cmd(images, through, model, steps, method, render, output, fps, size, index,
                     sheet, force):
     """Generate in-betweens from image A to image B (or --through A,B,C,...).
 
@@ -167,7 +170,7 @@ def interpolate_cmd(images, through, model, steps, method, residual, output, fps
     net = load_model(model)
     imgs = [_read_image(p) for p in paths]
     first = _fit_long_edge(imgs[0], size)
-    frames, synthetic = chain(net, [first, *imgs[1:]], steps, method=method, residual=residual)
+    frames, synthetic = chain(net, [first, *imgs[1:]], steps, method=method, render=render)
     labels: list[str] = []
     real_i = 0
     for s in synthetic:

@@ -9,12 +9,13 @@ threshold from the distance matrix: a high quantile of the nearest-neighbour dis
 step longer than almost every frame's step to its closest neighbour. :func:`synthesize_gaps`
 wraps both and re-measures the output's steps with LPIPS for the commands' summaries.
 
-By default the in-betweens are *residual-corrected* VAE frames: decoded from slerped latent
-codes, plus ``(1 - t)(A - D(z_A)) + t(B - D(z_B))``, the two endpoints' reconstruction errors,
-cross-faded. Plain decoded frames are far blurrier than real ones (LPIPS about 0.1-0.3 from the
-truth at 64 px, against 0.01-0.06 for a cross-fade of neighbouring frames), so inserting them
+By default the in-betweens are *composites* (``render="composite"`` of
+:func:`~reseq.synth.interpolate`): the VAE decodes the slerped latent codes, and each pixel of
+the new frame is taken from the real endpoint whose reconstruction the decoded in-between
+resembles there. Plain decoded frames are far blurrier than real ones (LPIPS about 0.1-0.3 from
+the truth, against 0.01-0.06 for a cross-fade of neighbouring frames), so inserting them
 tends to *raise* the largest step; e.g. a robot walk with frames dropped, largest step 0.056:
-plain VAE frames make it 0.295, residual-corrected ones 0.030.
+plain VAE frames made it 0.295, residual-corrected ones (``render="residual"``) 0.030.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def gap_counts(steps: np.ndarray, threshold: float, max_insert: int = 8) -> np.n
 
 
 def fill_gaps(images: np.ndarray, steps: np.ndarray, model: VAE, threshold: float,
-              max_insert: int = 8, method: str = "slerp", residual: bool = True,
+              max_insert: int = 8, method: str = "slerp", render: str = "composite",
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Insert decoded in-betweens wherever a step exceeds ``threshold``.
 
@@ -82,10 +83,9 @@ def fill_gaps(images: np.ndarray, steps: np.ndarray, model: VAE, threshold: floa
     between consecutive frames (for a loop, append the last-to-first step and the wrap-around
     gap is filled after the last frame). Returns ``(new_images, synthetic_mask,
     inserted_per_gap)``; the real frames are kept unchanged, the new ones are decoded at
-    ``(H, W)``. ``residual=True`` (the default) adds the endpoints' cross-faded reconstruction
-    errors to each decoded frame (see :func:`~reseq.synth.interpolate`): plain decoded frames
-    are so much blurrier than the real ones that the step into and out of them is often larger
-    than the gap they fill (measured in the package docstring).
+    ``(H, W)`` by :func:`~reseq.synth.interpolate` with ``render`` (default ``"composite"``;
+    ``"decode"`` inserts the plain decoded frames, which are so much blurrier than the real
+    ones that the step into and out of them is often larger than the gap they fill).
 
     >>> from reseq.synth.vae import VAE, VAEConfig
     >>> imgs = np.zeros((3, 16, 16, 3), np.uint8)
@@ -109,7 +109,7 @@ def fill_gaps(images: np.ndarray, steps: np.ndarray, model: VAE, threshold: floa
         if i < len(counts) and counts[i]:
             b = images[(i + 1) % m]
             mids = interpolate(model, images[i], b, int(counts[i]), method=method, out_hw=hw,
-                               residual=residual)
+                               render=render)
             out.extend(mids)
             mask.extend([True] * len(mids))
     return np.stack(out), np.array(mask, dtype=bool), counts
@@ -153,7 +153,7 @@ class GapFilling:
 
 def synthesize_gaps(images: np.ndarray, steps: np.ndarray, model: VAE,
                     threshold: float | None = None, D: np.ndarray | None = None, q: float = 0.95,
-                    max_insert: int = 8, method: str = "slerp", residual: bool = True,
+                    max_insert: int = 8, method: str = "slerp", render: str = "composite",
                     net: str | None = "alex") -> GapFilling:
     """:func:`fill_gaps` plus what the ``--synthesize`` summaries need.
 
@@ -167,7 +167,7 @@ def synthesize_gaps(images: np.ndarray, steps: np.ndarray, model: VAE,
         if D is None:
             raise ReseqError("synthesize_gaps needs a threshold or the distance matrix D")
         threshold = default_gap_threshold(D, q)
-    new, mask, counts = fill_gaps(images, steps, model, threshold, max_insert, method, residual)
+    new, mask, counts = fill_gaps(images, steps, model, threshold, max_insert, method, render)
     loop = len(steps) == len(images)
     after = consecutive_lpips(new, net, loop=loop) if net and len(new) > 1 else None
     return GapFilling(images=new, synthetic=mask, inserted_per_gap=counts,
