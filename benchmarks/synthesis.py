@@ -17,8 +17,11 @@ cross-faded reconstruction errors of the two endpoints, ``render="residual"``),
 ``vae-slerp+comp`` (the product default, ``render="composite"``: each pixel from the real
 endpoint whose reconstruction the decoded slerp in-between resembles there), ``crossfade``
 (``(1-t) A + t B`` in pixels) and ``nearest`` (repeat the closer outer frame: what a
-resequencer without synthesis shows). The composite's two constants (tau, sigma) were chosen on
-the clips in ``TUNED``; the summary also gives the default's wins on the other clips alone.
+resequencer without synthesis shows); ``no-path+comp`` is an ablation of the composite (its
+weights computed against a cross-fade of the two reconstructions instead of the decoded slerp
+in-between: what the latent path itself contributes). The composite's two constants (tau,
+sigma) were chosen on the clips in ``TUNED``; the summary also gives the default's wins on the
+other clips alone.
 
 Models: ONE VAE on the frames of all dev clips (squashed to ``--size``), *excluding every held-out
 frame* (outer frames stay in), ``--epochs`` epochs; then, with ``--clip-steps N`` (default 100),
@@ -63,7 +66,8 @@ from reseq.frames import load_frames  # noqa: E402
 from reseq.synth import crossfade, interpolate, load_model, train_vae  # noqa: E402
 from reseq.synth.vae import CHECKPOINT_VERSION, save_checkpoint, to_tensor  # noqa: E402
 
-METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "crossfade", "nearest"]
+METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "no-path+comp", "crossfade",
+           "nearest"]
 DEFAULT = "vae-slerp+comp"  # what `reseq vae interpolate` and `--synthesize` produce
 # clips whose leave-out cases were looked at while choosing the composite render and its
 # tau / sigma (2026-11-29); the other clips were not
@@ -133,6 +137,23 @@ def uptime() -> str:
         return "?"
 
 
+def composite_without_path(model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Ablation of the composite render: the same per-pixel weights, computed against the
+    cross-fade ``(1-t) D(z0) + t D(z1)`` of the two reconstructions instead of the decoded slerp
+    in-between ``D(z_t)``; what the composite owes to the latent path itself."""
+    from reseq.synth import decode, encode
+    from reseq.synth.interpolate import _resize_weights, composite_weights
+
+    hw = a.shape[:2]
+    size = model.config.size
+    work = tuple(max(1, round(x * size / max(hw))) for x in hw)
+    rec = decode(model, encode(model, np.stack([a, b])), out_hw=work).astype(np.float32) / 255
+    t = np.arange(1, steps + 1) / (steps + 1)
+    mids = np.stack([(1 - ti) * rec[0] + ti * rec[1] for ti in t])
+    w = _resize_weights(composite_weights(mids, rec[0], rec[1], t, sigma=size / 64), hw)[..., None]
+    return np.clip(w * a + (1 - w) * b, 0, 255).round().astype(np.uint8)
+
+
 def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """In-betweens at ``a``'s size from the outer frames ``a``, ``b`` (all methods get the same).
 
@@ -150,6 +171,8 @@ def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> 
         return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, render="residual")
     if method == "vae-slerp+comp":
         return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, render="composite")
+    if method == "no-path+comp":
+        return composite_without_path(model, a, b, steps)
     if method == "crossfade":
         return crossfade(a, b, steps)
     if method == "nearest":
@@ -297,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{wins['vae-slerp']:.0%} of {len(sel)} cases; slerp+residual "
                   f"{wins['vae-slerp+res']:.0%}; slerp+composite (the default) "
                   f"{wins[DEFAULT]:.0%} ({fresh_win:.0%} of the {len(fresh)} cases of clips not "
-                  f"used for tuning), and it beats the nearest frame in {near:.0%}\n")
+                  f"used for tuning), and it beats the nearest frame in {near:.0%}; the composite "
+                  f"without the latent path {wins['no-path+comp']:.0%}\n")
 
     total = time.perf_counter() - t_start
     print(f"# total {total:.0f} s (training, synthesis and LPIPS); load {uptime()}")
