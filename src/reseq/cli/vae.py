@@ -149,7 +149,10 @@ def interpolate_cmd(images, through, model, steps, method, render, output, fps, 
                     sheet, force):
     """Generate in-betweens from image A to image B (or --through A,B,C,...).
 
-    The output holds the real A, STEPS decoded frames, then the real B (and so on).
+    The output holds the real A, STEPS synthesized frames, then the real B (and so on). Each
+    in-between is decoded from the slerp of A's and B's latent codes; by default (--render
+    composite) its pixels are then taken from A and B wherever the decoded frame resembles
+    their reconstructions (sharp, where the decoded frame itself is blurry).
     """
     from ..synth.interpolate import through as chain
     from ..synth.vae import load_model
