@@ -240,6 +240,33 @@ def test_deterministic_under_seed(lpips300, monkeypatch):
     assert np.array_equal(loop(R, seed=2).order, loop(R, seed=2, method="local").order)
 
 
+def test_same_result_on_one_core(lpips300, monkeypatch):
+    """The parallel runs are fixed in number: one core gives the order two cores give."""
+    D = lpips300[:200, :200]
+    a, b = order(D, start=3, end=150), loop(D)
+    monkeypatch.setattr(tsp_mod.os, "cpu_count", lambda: 1)
+    assert np.array_equal(order(D, start=3, end=150).order, a.order)
+    assert np.array_equal(loop(D).order, b.order)
+
+
+def test_candidates_join_clips(lpips300):
+    """Alpha-nearness candidates hold the edges that join clips: the optimal path steps from
+    one clip to another, but every nearest neighbour of a clip's last frame is in its clip."""
+    D = lpips300
+    near = tsp_mod._neighbours(D, tsp_mod._K + tsp_mod._KA)
+    cand = tsp_mod._candidates(D)
+    assert cand.shape == near.shape
+    for i in range(len(D)):
+        row = cand[i]
+        assert len(set(row.tolist())) == len(row) and i not in row
+        assert np.all(np.diff(D[i, row]) >= 0)  # sorted by distance: the search relies on it
+        assert set(near[i, :tsp_mod._K].tolist()) <= set(row.tolist())
+    p = order(D).order
+    steps = list(zip(p[:-1].tolist(), p[1:].tolist()))
+    miss = lambda nb: sum(b not in nb[a] and a not in nb[b] for a, b in steps)  # noqa: E731
+    assert miss(cand) < miss(near)
+
+
 def test_fast_tsp_method(lpips):
     """The optional (timing-dependent) fast-tsp start honours the ends and is never worse than
     a plain copy of its own tour would be: it is one more candidate for our local search."""

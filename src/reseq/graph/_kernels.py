@@ -1,9 +1,10 @@
 """Compiled (numba) kernels of the near-optimal TSP solver in :mod:`reseq.graph.tsp`.
 
 A tour is an array ``t`` of node ids and its inverse ``pos``. Every change to it is a 2-opt move
-(:func:`_move2`, reversing the shorter side), so Or-opt segment moves and double-bridge kicks
-are short sequences of 2-opt moves, and undoing a rejected kick replays the journal of moves in
-reverse. Distances are float64, read from ``D`` except for an optional dummy node ``nd`` (the
+(:func:`_move2`, reversing the shorter side), so Or-opt segment moves, Lin-Kernighan chains
+(:func:`_lk`) and double-bridge kicks are short sequences of 2-opt moves, and undoing a rejected
+kick or chain replays the journal of moves in reverse. Candidate lists come from
+:func:`alpha_nearest` after the subgradient :func:`ascent` (dense O(N^2) passes). Distances are float64, read from ``D`` except for an optional dummy node ``nd`` (the
 path-to-cycle reduction) whose distances are the vector ``w``. Random numbers come from our own
 xorshift64* generator seeded by the caller, so a run depends only on its inputs: no clock, no
 global state, no fast-math (IEEE results are the same on every x86-64 / arm64 machine).
@@ -14,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ils", "local_search"]
+__all__ = ["alpha_nearest", "ascent", "ils", "local_search", "prim"]
 
 GEO = 0  # per cent of kicks that are geometric (the rest: segment kicks)
-TAU = 0.0  # threshold acceptance: a kick is kept when it lengthens the tour by < TAU x mean step
+LK = 10  # depth of the Lin-Kernighan move (0: none)
+LKB = 5  # its breadth at the first level
+TAU = 0.3  # threshold acceptance: a kick is kept when it lengthens the tour by < TAU x mean step
 _U12 = np.uint64(12)
 _U25 = np.uint64(25)
 _U27 = np.uint64(27)
@@ -25,7 +28,7 @@ _U33 = np.uint64(33)
 _MUL = np.uint64(2685821657736338717)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rand(state, m):
     """Uniform integer in [0, m) (xorshift64*)."""
     x = state[0]
@@ -36,7 +39,7 @@ def _rand(state, m):
     return np.int64(((x * _MUL) >> _U33) % np.uint64(m))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _w(i, n):
     """i mod n for -n <= i < 2n (no integer division)."""
     if i >= n:
@@ -51,7 +54,7 @@ def _w(i, n):
 # (a helper function costs a call with reference counting per lookup: 3-5x slower).
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def tour_cost(D, w, nd, t):
     n = len(t)
     c = 0.0
@@ -62,7 +65,7 @@ def tour_cost(D, w, nd, t):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reverse(t, pos, i, j, n):
     """Reverse the cyclic stretch of positions i..j (inclusive)."""
     m = _w(j - i, n) + 1
@@ -81,7 +84,7 @@ def _reverse(t, pos, i, j, n):
             j = n - 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _move2(t, pos, a, b, c, d, jr, st):
     """Remove tour edges (a, b), (c, d), add (a, c), (b, d).
 
@@ -111,7 +114,7 @@ def _move2(t, pos, a, b, c, d, jr, st):
     _reverse(t, pos, i, j, n)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _or_apply(t, pos, pt, s1, sl, nxt, ct, dt, want_c, want_a, jr, st):
     """Move the segment s1..sl (pt -> s1 .. sl -> nxt) between ct -> dt, all in one direction.
 
@@ -124,7 +127,7 @@ def _or_apply(t, pos, pt, s1, sl, nxt, ct, dt, want_c, want_a, jr, st):
         _move2(t, pos, ct, sl, s1, dt, jr, st)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _push(v, q, inq, st):
     if inq[v] == 0:
         n = len(q)
@@ -133,7 +136,7 @@ def _push(v, q, inq, st):
         st[1] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
     """Apply the best improving 2-opt / Or-opt move around node ``a``; return its gain (0 if
     none). The nodes whose edges changed are queued."""
@@ -287,8 +290,127 @@ def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
     return best
 
 
-@njit(cache=True)
-def _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st):
+@njit(cache=True, nogil=True)
+def _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added):
+    """Lin-Kernighan move from ``a`` made of successive 2-opt flips (depth <= ``lk``).
+
+    t1 = a, t2 = its tour neighbour; each level picks t3 among t2's candidates with a positive
+    partial gain (best by one-step look-ahead; the first ``lkb`` candidates are tried at the
+    first level),
+    flips so that t4, t3's neighbour, becomes t1's neighbour, and goes on from t4. The best
+    closing point is kept and the flips past it undone. Edges added in this move are never
+    removed again; the dummy node is never touched (its edges encode fixed path ends)."""
+    n = len(t)
+    K = nb.shape[1]
+    B = min(lkb, K)
+    if a == nd or n < 8 or st[2] + lk + 8 >= jr.shape[0]:
+        return 0.0
+    flag = st[4]
+    j0 = st[2]
+    st[4] = 1
+    for dr0 in range(2):
+        for k1 in range(B):
+            t1 = a
+            p1 = pos[t1]
+            t2 = t[_w(p1 + 1, n)] if dr0 == 0 else t[_w(p1 - 1 + n, n)]
+            if t2 == nd:
+                break
+            g1 = (w[t2] if t1 == nd else (w[t1] if t2 == nd else D[t1, t2])) - nbd[t2, k1]
+            if g1 <= eps:
+                break
+            t3 = nb[t2, k1]
+            if t3 == t1 or t3 == nd:
+                continue
+            p3 = pos[t3]
+            if dr0 == 0:
+                if t[_w(pos[t2] + 1, n)] == t3:
+                    continue
+                t4 = t[_w(p3 - 1 + n, n)]
+            else:
+                if t[_w(pos[t2] - 1 + n, n)] == t3:
+                    continue
+                t4 = t[_w(p3 + 1, n)]
+            if t4 == nd:
+                continue
+            _move2(t, pos, t1, t2, t4, t3, jr, st)
+            added[0, 0] = t2
+            added[0, 1] = t3
+            na = 1
+            G = g1 + (w[t4] if t3 == nd else (w[t3] if t4 == nd else D[t3, t4]))
+            bestg = G - (w[t1] if t4 == nd else (w[t4] if t1 == nd else D[t4, t1]))
+            bestj = st[2]
+            cur = t4
+            for _ in range(1, lk):
+                p1 = pos[t1]
+                dr = 0 if t[_w(p1 + 1, n)] == cur else 1
+                pc = pos[cur]
+                nxc = t[_w(pc + 1, n)] if dr == 0 else t[_w(pc - 1 + n, n)]
+                bv = -1.0
+                b5 = -1
+                b6 = -1
+                bg = 0.0
+                for k in range(K):
+                    t5 = nb[cur, k]
+                    g = G - nbd[cur, k]
+                    if g <= eps or g <= bestg:
+                        break
+                    if t5 == t1 or t5 == nxc or t5 == nd:
+                        continue
+                    p5 = pos[t5]
+                    t6 = t[_w(p5 - 1 + n, n)] if dr == 0 else t[_w(p5 + 1, n)]
+                    if t6 == nd:
+                        continue
+                    taboo = False
+                    for e in range(na):
+                        if (added[e, 0] == t5 and added[e, 1] == t6) or (
+                                added[e, 0] == t6 and added[e, 1] == t5):
+                            taboo = True
+                            break
+                    if taboo:
+                        continue
+                    v = g + D[t5, t6]
+                    if v > bv:
+                        bv = v
+                        b5 = t5
+                        b6 = t6
+                        bg = g
+                if b5 < 0:
+                    break
+                _move2(t, pos, t1, cur, b6, b5, jr, st)
+                added[na, 0] = cur
+                added[na, 1] = b5
+                na += 1
+                G = bv
+                closed = G - D[b6, t1]
+                if closed > bestg:
+                    bestg = closed
+                    bestj = st[2]
+                cur = b6
+                if bg <= eps:
+                    break
+            # undo the flips past the best closing point
+            st[4] = 0
+            for k in range(st[2] - 1, bestj - 1, -1):
+                _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
+            st[2] = bestj
+            if bestg > eps:
+                for k in range(j0, bestj):
+                    for c in range(4):
+                        _push(jr[k, c], q, inq, st)
+                if flag == 0:
+                    st[2] = j0
+                st[4] = flag
+                return bestg
+            for k in range(st[2] - 1, j0 - 1, -1):
+                _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
+            st[2] = j0
+            st[4] = 1
+    st[4] = flag
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st, lk, lkb, added):
     """Process the don't-look-bit queue until empty; return the total gain."""
     n = len(t)
     gain = 0.0
@@ -298,10 +420,16 @@ def _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st):
         st[1] -= 1
         inq[a] = 0
         g = _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st)
+        if g == 0.0 and lk > 1:
+            g = _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added)
         if g > 0.0:
             gain += g
             _push(a, q, inq, st)
     return gain
+
+
+def _added(lk: int) -> np.ndarray:
+    return np.zeros((max(lk, 1) + 1, 2), np.int64)
 
 
 def _state(n: int):
@@ -310,8 +438,8 @@ def _state(n: int):
             np.zeros((16 * n + 4096, 4), np.int64), np.zeros(5, np.int64))
 
 
-@njit(cache=True)
-def _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st):
+@njit(cache=True, nogil=True)
+def _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st, lk, lkb, added):
     n = len(t)
     pos = np.empty(n, np.int64)
     for i in range(n):
@@ -321,11 +449,174 @@ def _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st):
     st[4] = 0
     for i in range(n):
         _push(t[i], q, inq, st)
-    _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st)
+    _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st, lk, lkb, added)
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def prim(D, pi):
+    """Minimum spanning tree of D[i, j] + pi[i] + pi[j] from node 0 (dense Prim): parent of
+    every node, the nodes in the order added, and the tree's weight."""
+    n = D.shape[0]
+    dad = np.zeros(n, np.int64)
+    topo = np.empty(n, np.int64)
+    key = np.full(n, np.inf)
+    done = np.zeros(n, np.uint8)
+    key[0] = 0.0
+    total = 0.0
+    for m in range(n):
+        v = -1
+        bk = np.inf
+        for j in range(n):
+            if done[j] == 0 and (v < 0 or key[j] < bk):
+                v = j
+                bk = key[j]
+        done[v] = 1
+        topo[m] = v
+        total += bk
+        pv = pi[v]
+        for j in range(n):
+            if done[j] == 0:
+                c = D[v, j] + pv + pi[j]
+                if c < key[j]:
+                    key[j] = c
+                    dad[j] = v
+    return dad, topo, total
+
+
+@njit(cache=True, nogil=True)
+def ascent(D, upper, iters):
+    """Held-Karp subgradient ascent: node penalties ``pi`` that make the minimum 1-tree of
+    D[i, j] + pi[i] + pi[j] as tour-like as possible (every degree 2), as in LKH. The 1-tree is
+    the spanning tree plus the second-cheapest edge at a leaf; the step is Polyak's,
+    lam (upper - bound) / |deg - 2|^2, with lam halved when the bound stalls. Returns the
+    penalties of the best lower bound found, and that bound."""
+    n = D.shape[0]
+    pi = np.zeros(n)
+    best_pi = pi.copy()
+    best_w = -np.inf
+    deg = np.zeros(n, np.int64)
+    v = np.zeros(n)
+    lam = 2.0
+    stall = 0
+    for _ in range(iters):
+        dad, topo, total = prim(D, pi)
+        deg[:] = 0
+        for m in range(1, n):
+            j = topo[m]
+            deg[j] += 1
+            deg[dad[j]] += 1
+        # close the 1-tree: the leaf whose second-cheapest edge is longest gets it
+        wl = -np.inf
+        la = -1
+        lb = -1
+        for i in range(n):
+            if deg[i] != 1:
+                continue
+            p = dad[i] if topo[0] != i else -1
+            c2 = np.inf
+            b2 = -1
+            for j in range(n):
+                if j == i or j == p or (dad[j] == i and topo[0] != j):
+                    continue
+                c = D[i, j] + pi[i] + pi[j]
+                if c < c2:
+                    c2 = c
+                    b2 = j
+            if b2 >= 0 and c2 > wl:
+                wl = c2
+                la = i
+                lb = b2
+        if la < 0:
+            break
+        deg[la] += 1
+        deg[lb] += 1
+        s = 0.0
+        norm = 0.0
+        for i in range(n):
+            s += pi[i]
+            v[i] = deg[i] - 2
+            norm += v[i] * v[i]
+        w = total + wl - 2.0 * s
+        if w > best_w + 1e-12 * abs(w):
+            best_w = w
+            best_pi[:] = pi
+            stall = 0
+        else:
+            stall += 1
+            if stall >= 5:
+                lam *= 0.5
+                stall = 0
+        if norm == 0.0 or upper <= w:
+            best_pi[:] = pi
+            best_w = w
+            break
+        step = lam * (upper - w) / norm
+        for i in range(n):
+            pi[i] += step * v[i]
+        if lam < 1e-4:
+            break
+    return best_pi, best_w
+
+
+@njit(cache=True, nogil=True)
+def alpha_nearest(D, pi, dad, topo, k):
+    """The ``k`` alpha-nearest candidates of every node (Helsgaun's alpha-nearness on the
+    minimum spanning tree given by ``dad``/``topo``, Prim's order from ``topo[0]``).
+
+    alpha(i, j) = D[i, j] - (the longest tree edge on the path from i to j): 0 for tree edges,
+    small for an edge that would replace a long tree edge. Ties go to the shorter edge, then
+    the lower index. Distances are transformed, D[i, j] + pi[i] + pi[j] (see :func:`ascent`).
+    O(N^2) time, O(N k) memory."""
+    n = D.shape[0]
+    k = min(k, n - 1)
+    out = np.empty((n, k), np.int64)
+    beta = np.empty(n)
+    mark = np.full(n, -1, np.int64)
+    ka = np.empty(k)
+    kd = np.empty(k)
+    root = topo[0]
+    for i in range(n):
+        beta[i] = -np.inf
+        mark[i] = i
+        j = i
+        while j != root:
+            p = dad[j]
+            b = D[j, p] + pi[j] + pi[p]
+            beta[p] = beta[j] if beta[j] > b else b
+            mark[p] = i
+            j = p
+        for m in range(1, n):
+            j = topo[m]
+            if mark[j] != i:
+                p = dad[j]
+                b = D[j, p] + pi[j] + pi[p]
+                beta[j] = beta[p] if beta[p] > b else b
+        cnt = 0
+        for j in range(n):
+            if j == i:
+                continue
+            d = D[i, j]
+            a = d + pi[i] + pi[j] - beta[j]
+            if cnt == k and (a > ka[k - 1] or (a == ka[k - 1] and d >= kd[k - 1])):
+                continue
+            # insertion into the sorted top-k (ties: shorter edge, then lower index)
+            m = cnt if cnt < k else k - 1
+            while m > 0 and (ka[m - 1] > a or (ka[m - 1] == a and kd[m - 1] > d)):
+                if m < k:
+                    ka[m] = ka[m - 1]
+                    kd[m] = kd[m - 1]
+                    out[i, m] = out[i, m - 1]
+                m -= 1
+            ka[m] = a
+            kd[m] = d
+            out[i, m] = j
+            if cnt < k:
+                cnt += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def neighbour_distances(D, w, nd, nb):
     """``nbd[i, k]`` = distance from ``i`` to its ``k``-th candidate ``nb[i, k]``."""
     out = np.empty(nb.shape, np.float64)
@@ -336,17 +627,17 @@ def neighbour_distances(D, w, nd, nb):
     return out
 
 
-def local_search(D, w, nd, nb, t, eps, use_or=True):
+def local_search(D, w, nd, nb, t, eps, use_or=True, lk=LK, lkb=LKB):
     """2-opt + Or-opt + Or-3opt local search of the tour ``t`` in place; returns its cost."""
     nbd = neighbour_distances(D, w, nd, nb)
     q, inq, jr, st = _state(len(t))
-    _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st)
+    _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st, lk, lkb, _added(lk))
     return tour_cost(D, w, nd, t)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st, bt, tau,
-         geo):
+         geo, lk, lkb, added):
     """``kicks`` iterations of: a local segment kick (x A B C y -> x C B A y, segments of
     1..span nodes at a random place), local search from its ends, keep if shorter else undo."""
     n = len(t)
@@ -415,7 +706,7 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
         _push(c0, q, inq, st)
         _push(c1, q, inq, st)
         _push(y, q, inq, st)
-        g = _run_queue(D, w, nd, nb, nbd, t, pos, eps, True, q, inq, jr, st)
+        g = _run_queue(D, w, nd, nb, nbd, t, pos, eps, True, q, inq, jr, st, lk, lkb, added)
         new = cost + delta - g
         if new < cost + thr or st[3] == 1:
             cost = new
@@ -442,7 +733,7 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
 
 
 def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None, tau=TAU,
-        geo=GEO):
+        geo=GEO, lk=LK, lkb=LKB):
     """Local search then iterated local search of ``t`` in place; returns the exact cost.
 
     ``rng_state`` is a 1-element uint64 array (advanced in place). With ``deadline`` (a
@@ -452,18 +743,19 @@ def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None,
 
     nbd = neighbour_distances(D, w, nd, nb)
     q, inq, jr, st = _state(len(t))
-    pos = _local_search(D, w, nd, nb, nbd, t, eps, True, q, inq, jr, st)
+    added = _added(lk)
+    pos = _local_search(D, w, nd, nb, nbd, t, eps, True, q, inq, jr, st, lk, lkb, added)
     cost = tour_cost(D, w, nd, t)
     bt = t.copy()
     if deadline is None:
         _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng_state, q, inq, jr, st, bt,
-             tau, geo)
+             tau, geo, lk, lkb, added)
     else:
         chunk = chunk or max(256, kicks // 64)
         left = kicks
         while left > 0 and time.perf_counter() < deadline:
             k = min(chunk, left)
             cost = _ils(D, w, nd, nb, nbd, t, pos, cost, eps, k, span, rng_state, q, inq, jr, st,
-                        bt, tau, geo)
+                        bt, tau, geo, lk, lkb, added)
             left -= k
     return tour_cost(D, w, nd, t)

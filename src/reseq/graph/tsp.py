@@ -17,14 +17,17 @@ How they are solved
   checked (an ``AssertionError`` would be a bug, not bad input). The dummy's distances are a
   vector, so no ``(N + 1)^2`` matrix is built.
 
-  Several constructions are improved by a local search -- 2-opt, Or-opt (segments of 1-3
-  frames moved next to a neighbour, both orientations) and Or-3opt (two adjacent segments of
-  any length swapped, or both reversed), on candidate-neighbour lists with a don't-look-bit
-  queue -- and the best is refined by an iterated local search: a random local 4-change kick
-  (``x A B C y -> x C B A y`` on short segments, which no single move of the local search can
-  undo), local search from its ends, kept when the tour got shorter, otherwise undone. The
-  hot loops are numba-compiled (``reseq.graph._kernels``, cached on disk after the first run)
-  and work on the float64 distances directly.
+  The constructions below are improved by a local search -- 2-opt, Or-opt (segments of 1-3
+  frames moved next to a neighbour, both orientations), Or-3opt (two adjacent segments of any
+  length swapped, or both reversed) and, where none of those improves, a Lin-Kernighan move
+  (a chain of up to 10 flips, breadth 5 at its first level) -- on candidate-neighbour lists
+  with a don't-look-bit queue, and the best is refined by an iterated local search: a random
+  local 4-change kick (``x A B C y -> x C B A y`` on segments of up to 100 frames, which no
+  single move of the local search undoes), local search from its ends, kept when the tour got
+  shorter or at most 0.3 mean steps longer, otherwise undone. Two such searches with their own
+  seeds run in parallel threads and the shorter wins. The hot loops are numba-compiled
+  (``reseq.graph._kernels``, cached on disk after the first run), release the GIL and work on
+  the float64 distances directly.
 
   - greedy edge matching on the ``k`` nearest neighbours (Christofides-style greedy);
   - **out-and-back** tours built from a good free path. On an open (non-looping) clip the
@@ -34,17 +37,23 @@ How they are solved
     whose fixed ends lie in the middle of the motion: from ``s`` go out to the near end and back,
     cross to ``t``'s side, go out to the far end and back to ``t``.
 
-* **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`: 30 N,
-  at least 4000, at most 150000) and every random choice comes from ``seed``, so the same ``D``
-  and ``seed`` give the bit-identical order on any machine and under any load. ``time_budget``
+  **Candidates** are the 8 nearest neighbours of every frame plus its 10 alpha-nearest
+  (Helsgaun's alpha-nearness on the minimum 1-tree after a Held-Karp subgradient ascent of node
+  penalties, as in LKH). Nearest neighbours alone miss the steps that join two clips (every
+  near neighbour of a clip's last frame is in that clip), and those steps were most of the
+  remaining gap (``benchmarks/sequencing.py``).
+
+* **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`: 15 N per
+  search, at least 4000, at most 75000), the number of parallel searches is fixed (two; one
+  core runs them one after the other) and every random choice comes from ``seed``, so the same
+  ``D`` and ``seed`` give the bit-identical order on any machine and under any load. ``time_budget``
   (seconds, default ``None``: no limit) is only a safety cap: when it cuts the kicks short the
   result depends on timing.
 
 * **Methods**: ``"auto"`` (default) and ``"local"`` are this deterministic solver (``"local"``
   is kept for callers that asked for it by name). ``"fast-tsp"`` adds the tour of fast-tsp
-  (MIT, Rust, Or-opt + Lin-Kernighan; on distances quantised to uint16) as one more start for
-  the same local search: measured 0.3% shorter on 1000 random points, but it stops on
-  wall-clock time, so its results are NOT reproducible.
+  (MIT, C++; on distances quantised to uint16) as one more start for the same local search,
+  but it stops on wall-clock time, so its results are NOT reproducible.
 
 * **Time**: the first call in a process loads the compiled kernels (numba, ``cache=True``);
   the very first call after installing or changing ``_kernels.py`` compiles them (tens of
@@ -53,6 +62,7 @@ How they are solved
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -63,7 +73,11 @@ from ..errors import ReseqError
 __all__ = ["EXACT_MAX", "Path", "check_distance_matrix", "loop", "order", "path_cost"]
 
 EXACT_MAX = 12
-_K = 8  # candidate neighbours per node (measured: 8 beats 6 and 10 at N = 1000)
+_K = 8  # nearest candidate neighbours per node (measured: 8 beats 6 and 10 at N = 1000)
+_ASCENT = 300  # subgradient iterations for the alpha-nearness penalties (0: plain MST) ...
+_ASCENT_OPS = 3e8  # ... fewer for large N: at most this many N^2 passes' worth of work
+_RUNS = 2  # independent iterated local searches per solve, run in parallel threads
+_KA = 10  # alpha-nearest candidates per node (on top of the nearest)
 
 
 @dataclass(frozen=True)
@@ -231,6 +245,40 @@ def _neighbours(E: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(nb, idx, axis=1)
 
 
+def _candidates(D: np.ndarray, k_near: int = _K, k_alpha: int = _KA) -> np.ndarray:
+    """Candidate neighbours: the ``k_near`` nearest and the ``k_alpha`` alpha-nearest (on the
+    minimum spanning tree) of every node, ``k_near + k_alpha`` per row (padded with the next
+    nearest where the two sets overlap), each row sorted by distance, ties by index.
+
+    Nearest neighbours alone miss the edges that join clusters (the ends of two clips): every
+    near neighbour of a clip's last frame is in the same clip. Alpha-nearness ranks an edge by
+    how little it costs to put it into the spanning tree, so those joins become candidates."""
+    from . import _kernels
+    n = len(D)
+    width = min(k_near + k_alpha, n - 1)
+    near = _neighbours(D, width)
+    if k_alpha <= 0 or n <= width + 1:
+        return near[:, :width]
+    pi = np.zeros(n)
+    iters = int(min(_ASCENT, max(30, _ASCENT_OPS / n**2))) if _ASCENT > 0 else 0
+    if iters:
+        upper = path_cost(D, _greedy_fragments(D, near[:, :k_near], closed=True), closed=True)
+        pi, _ = _kernels.ascent(D, upper, iters)
+    dad, topo, _ = _kernels.prim(D, pi)
+    alpha = _kernels.alpha_nearest(D, pi, dad, topo, k_alpha)
+    out = np.empty((n, width), dtype=np.int64)
+    for i in range(n):
+        seen = dict.fromkeys(near[i, :k_near].tolist())
+        seen.update(dict.fromkeys(alpha[i].tolist()))
+        for j in near[i, k_near:].tolist():
+            if len(seen) >= width:
+                break
+            seen.setdefault(j)
+        row = np.fromiter(seen, dtype=np.int64, count=len(seen))[:width]
+        out[i] = row[np.lexsort((row, D[i, row]))]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # constructions
 # ---------------------------------------------------------------------------------------------
@@ -352,8 +400,8 @@ def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 def _kicks(n: int) -> int:
-    """Kicks of the iterated local search: a function of N only (never of the clock)."""
-    return int(min(150_000, max(4_000, 30 * n)))
+    """Kicks of each iterated local search: a function of N only (never of the clock)."""
+    return int(min(75_000, max(4_000, 15 * n)))
 
 
 def _span(n: int) -> int:
@@ -376,7 +424,7 @@ class _Solver:
         self.big = 4.0 * self.dmax if self.dmax > 0 else 1.0
         self.rng = np.random.default_rng(seed)
         self.deadline = deadline
-        self.nb = _neighbours(D, _K).astype(np.int64)
+        self.nb = _candidates(D, _K, _KA)
         self.fast_seconds = fast_seconds
 
     def fast(self, w: np.ndarray | None) -> list[list[int]]:
@@ -428,8 +476,21 @@ class _Solver:
                 best, best_cost = t, c
         assert best is not None
         if kicks > 0:
-            best_cost = self.K.ils(self.D, w, nd, nb, best, self.eps, kicks, _span(len(best)),
-                                   self._rng_state(), deadline=self.deadline)
+            # _RUNS independent iterated local searches (own seeds) in parallel threads (the
+            # kernels release the GIL); the shortest wins, the first on ties: the result does
+            # not depend on how many cores ran them
+            from concurrent.futures import ThreadPoolExecutor
+
+            runs = [(best.copy(), self._rng_state()) for _ in range(_RUNS)]
+
+            def one(r):
+                return self.K.ils(self.D, w, nd, nb, r[0], self.eps, kicks, _span(len(best)),
+                                  r[1], deadline=self.deadline)
+
+            with ThreadPoolExecutor(max(1, min(_RUNS, os.cpu_count() or 1))) as ex:
+                costs = list(ex.map(one, runs))
+            k = int(np.argmin(costs))
+            best, best_cost = runs[k][0], costs[k]
         return best, best_cost
 
     def free_path(self, kicks: int, use_fast: bool = True) -> list[int]:
