@@ -9,3 +9,13 @@ py="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints/ci.txt -e ".${extras}"
 .venv/bin/python -c "import reseq, torch; print(f'reseq {reseq.__version__} ready (torch {torch.__version__})')"
+# compile the solver's numba kernels now (once per install, ~35 s of CPU; cached on disk),
+# so the first `reseq order` / `reseq loop` does not pay for it
+echo "compiling the sequencing kernels (once)..."
+.venv/bin/python -c "
+import numpy as np
+from reseq.graph import loop, order
+x = np.random.default_rng(0).random((40, 2))
+D = ((x[:, None] - x[None]) ** 2).sum(-1)
+order(D); order(D, start=0, end=5); loop(D)
+"
