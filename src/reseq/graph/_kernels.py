@@ -137,7 +137,7 @@ def _push(v, q, inq, st):
 
 
 @njit(cache=True, nogil=True)
-def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
+def _improve(D, w, nd, nb, nbd, t, pos, a, eps, mode, q, inq, jr, st):
     """Apply the best improving 2-opt / Or-opt move around node ``a``; return its gain (0 if
     none). The nodes whose edges changed are queued."""
     n = len(t)
@@ -147,7 +147,7 @@ def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
     kind = 0
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = 0
     # 2-opt: a's edge to its successor (dr 0) or predecessor (dr 1)
-    for dr in range(2):
+    for dr in range(2 if mode != 3 else 0):
         b = t[_w(pa + 1, n)] if dr == 0 else t[_w(pa - 1 + n, n)]
         dab = (w[b] if a == nd else (w[a] if b == nd else D[a, b]))
         for k in range(K):
@@ -168,7 +168,7 @@ def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
                 else:
                     m0, m1, m2, m3 = b, a, d, c
     # Or-opt: a segment of 1..3 nodes with a at one end, moved next to a neighbour c of a
-    if use_or and n >= 8:
+    if (mode == 1 or mode == 2) and n >= 8:
         for dr in range(2):
             for L in range(1, 4):
                 if L == 1 and dr == 1:
@@ -207,7 +207,7 @@ def _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st):
     # Or-3opt (only where no 2-opt / Or-opt move improves): t1 = a, t2 = next(a), t3 near t2,
     # t4 = next(t3), t5 near t4 inside t2..t3, t6 next to t5: swap the segments t2..t5 and
     # t6..t3 (or reverse both); segments of any length
-    if use_or and n >= 8 and kind == 0:
+    if (mode == 1 or mode == 3) and n >= 8 and kind == 0:
         for dr in range(2):
             t2 = t[_w(pa + 1, n)] if dr == 0 else t[_w(pa - 1 + n, n)]
             d12 = (w[t2] if a == nd else (w[a] if t2 == nd else D[a, t2]))
@@ -419,9 +419,17 @@ def _run_queue(D, w, nd, nb, nbd, t, pos, eps, use_or, q, inq, jr, st, lk, lkb, 
         st[0] = _w(st[0] + 1, n)
         st[1] -= 1
         inq[a] = 0
-        g = _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st)
-        if g == 0.0 and lk > 1:
-            g = _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added)
+        if lk > 1 and use_or == 1:
+            # cheap moves first, then the Lin-Kernighan chain, then Or-3opt
+            g = _improve(D, w, nd, nb, nbd, t, pos, a, eps, 2, q, inq, jr, st)
+            if g == 0.0:
+                g = _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added)
+            if g == 0.0:
+                g = _improve(D, w, nd, nb, nbd, t, pos, a, eps, 3, q, inq, jr, st)
+        else:
+            g = _improve(D, w, nd, nb, nbd, t, pos, a, eps, use_or, q, inq, jr, st)
+            if g == 0.0 and lk > 1:
+                g = _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added)
         if g > 0.0:
             gain += g
             _push(a, q, inq, st)
@@ -631,21 +639,20 @@ def local_search(D, w, nd, nb, t, eps, use_or=True, lk=LK, lkb=LKB):
     """2-opt + Or-opt + Or-3opt local search of the tour ``t`` in place; returns its cost."""
     nbd = neighbour_distances(D, w, nd, nb)
     q, inq, jr, st = _state(len(t))
-    _local_search(D, w, nd, nb, nbd, t, eps, use_or, q, inq, jr, st, lk, lkb, _added(lk))
+    _local_search(D, w, nd, nb, nbd, t, eps, int(use_or), q, inq, jr, st, lk, lkb, _added(lk))
     return tour_cost(D, w, nd, t)
 
 
 @njit(cache=True, nogil=True)
-def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st, bt, tau,
+def _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng, q, inq, jr, st, bt, thr,
          geo, lk, lkb, added):
     """``kicks`` iterations of: a local segment kick (x A B C y -> x C B A y, segments of
-    1..span nodes at a random place), local search from its ends, keep if shorter else undo."""
+    1..span nodes at a random place), local search from its ends, keep if shorter (or longer by
+    less than ``thr``) else undo. ``best``/``bt``: the best cost and tour so far (carried over
+    from call to call). Returns the current and the best cost."""
     n = len(t)
     if n < 8:
-        return cost
-    best = cost
-    bt[:] = t
-    thr = tau * cost / n
+        return cost, best
     done = 0
     tries = 0
     while done < kicks and tries < 4 * kicks + 100:
@@ -706,7 +713,7 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
         _push(c0, q, inq, st)
         _push(c1, q, inq, st)
         _push(y, q, inq, st)
-        g = _run_queue(D, w, nd, nb, nbd, t, pos, eps, True, q, inq, jr, st, lk, lkb, added)
+        g = _run_queue(D, w, nd, nb, nbd, t, pos, eps, 1, q, inq, jr, st, lk, lkb, added)
         new = cost + delta - g
         if new < cost + thr or st[3] == 1:
             cost = new
@@ -724,12 +731,12 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng, q, inq, jr, st,
                 pos[t[i]] = i
             cost = best
     st[4] = 0
-    if cost > best:
+    if cost > best + eps:
         t[:] = bt
         for i in range(n):
             pos[t[i]] = i
         cost = best
-    return cost
+    return cost, best
 
 
 def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None, tau=TAU,
@@ -744,18 +751,22 @@ def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None,
     nbd = neighbour_distances(D, w, nd, nb)
     q, inq, jr, st = _state(len(t))
     added = _added(lk)
-    pos = _local_search(D, w, nd, nb, nbd, t, eps, True, q, inq, jr, st, lk, lkb, added)
+    pos = _local_search(D, w, nd, nb, nbd, t, eps, 1, q, inq, jr, st, lk, lkb, added)
     cost = tour_cost(D, w, nd, t)
     bt = t.copy()
+    thr = tau * cost / len(t)
+    best = cost
     if deadline is None:
-        _ils(D, w, nd, nb, nbd, t, pos, cost, eps, kicks, span, rng_state, q, inq, jr, st, bt,
-             tau, geo, lk, lkb, added)
+        _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng_state, q, inq, jr, st,
+             bt, thr, geo, lk, lkb, added)
     else:
-        chunk = chunk or max(256, kicks // 64)
+        # chunks of whole 256-kick periods (the walk returns to the best tour after each), so
+        # a run cut into chunks is the run in one piece
+        chunk = 256 * max(1, (chunk or kicks // 64) // 256)
         left = kicks
         while left > 0 and time.perf_counter() < deadline:
             k = min(chunk, left)
-            cost = _ils(D, w, nd, nb, nbd, t, pos, cost, eps, k, span, rng_state, q, inq, jr, st,
-                        bt, tau, geo, lk, lkb, added)
+            cost, best = _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, k, span, rng_state, q,
+                              inq, jr, st, bt, thr, geo, lk, lkb, added)
             left -= k
     return tour_cost(D, w, nd, t)

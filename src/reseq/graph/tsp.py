@@ -74,8 +74,9 @@ __all__ = ["EXACT_MAX", "Path", "check_distance_matrix", "loop", "order", "path_
 
 EXACT_MAX = 12
 _K = 8  # nearest candidate neighbours per node (measured: 8 beats 6 and 10 at N = 1000)
-_ASCENT = 300  # subgradient iterations for the alpha-nearness penalties (0: plain MST) ...
+_ASCENT = 100  # subgradient iterations for the alpha-nearness penalties (0: plain MST) ...
 _ASCENT_OPS = 3e8  # ... fewer for large N: at most this many N^2 passes' worth of work
+_PRELUDE = 8  # fixed ends and cycles start from a free path found with 1/_PRELUDE of the kicks
 _RUNS = 2  # independent iterated local searches per solve, run in parallel threads
 _KA = 10  # alpha-nearest candidates per node (on top of the nearest)
 
@@ -505,7 +506,7 @@ class _Solver:
         n = self.n
         if start is None and end is None:
             return self.free_path(kicks)
-        fp = self.free_path(kicks // 4, use_fast=False)
+        fp = self.free_path(kicks // _PRELUDE, use_fast=False)
         cands = [_fix_ends(fp, start, end)]
         if start is not None and end is not None:
             a, b = fp.index(start), fp.index(end)
@@ -532,7 +533,7 @@ class _Solver:
         return p
 
     def cycle(self, kicks: int) -> list[int]:
-        fp = self.free_path(kicks // 4, use_fast=False)
+        fp = self.free_path(kicks // _PRELUDE, use_fast=False)
         cands = [_greedy_fragments(self.D, self.nb, closed=True), fp, *_zigzags(fp),
                  *self.fast(None)]
         t, _ = self.run(np.zeros(1), -1, self.nb, cands, kicks)
