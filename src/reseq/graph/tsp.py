@@ -43,8 +43,8 @@ How they are solved
   near neighbour of a clip's last frame is in that clip), and those steps were most of the
   remaining gap (``benchmarks/sequencing.py``).
 
-* **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`: 15 N per
-  search, at least 4000, at most 75000), the number of parallel searches is fixed (two; one
+* **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`: 10 N per
+  search, at least 4000, at most 50000), the number of parallel searches is fixed (two; one
   core runs them one after the other) and every random choice comes from ``seed``, so the same
   ``D`` and ``seed`` give the bit-identical order on any machine and under any load. ``time_budget``
   (seconds, default ``None``: no limit) is only a safety cap: when it cuts the kicks short the
@@ -402,7 +402,7 @@ def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
 
 def _kicks(n: int) -> int:
     """Kicks of each iterated local search: a function of N only (never of the clock)."""
-    return int(min(75_000, max(4_000, 15 * n)))
+    return int(min(50_000, max(4_000, 10 * n)))
 
 
 def _span(n: int) -> int:
