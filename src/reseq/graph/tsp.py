@@ -73,7 +73,7 @@ from ..errors import ReseqError
 __all__ = ["EXACT_MAX", "Path", "check_distance_matrix", "loop", "order", "path_cost"]
 
 EXACT_MAX = 12
-_K = 8  # nearest candidate neighbours per node (measured: 8 beats 6 and 10 at N = 1000)
+_K = 8  # nearest candidate neighbours per node
 _ASCENT = 100  # subgradient iterations for the alpha-nearness penalties (0: plain MST) ...
 _ASCENT_OPS = 3e8  # ... fewer for large N: at most this many N^2 passes' worth of work
 _PRELUDE = 8  # fixed ends and cycles start from a free path found with 1/_PRELUDE of the kicks
@@ -247,14 +247,17 @@ def _neighbours(E: np.ndarray, k: int) -> np.ndarray:
 
 
 def _candidates(D: np.ndarray, k_near: int = _K, k_alpha: int = _KA) -> np.ndarray:
-    """Candidate neighbours: the ``k_near`` nearest and the ``k_alpha`` alpha-nearest (on the
-    minimum spanning tree) of every node, ``k_near + k_alpha`` per row (padded with the next
-    nearest where the two sets overlap), each row sorted by distance, ties by index.
+    """Candidate neighbours: the ``k_near`` nearest and the ``k_alpha`` alpha-nearest of every
+    node, ``k_near + k_alpha`` per row (padded with the next nearest where the two sets
+    overlap), each row sorted by distance, ties by index.
 
     Nearest neighbours alone miss the edges that join clusters (the ends of two clips): every
     near neighbour of a clip's last frame is in the same clip. Alpha-nearness ranks an edge by
-    how little it costs to put it into the spanning tree, so those joins become candidates."""
+    how little it costs to force it into the minimum spanning tree (of the distances plus node
+    penalties from a Held-Karp subgradient ascent, :func:`~reseq.graph._kernels.ascent`; a
+    greedy tour gives the ascent its upper bound), so those joins become candidates."""
     from . import _kernels
+
     n = len(D)
     width = min(k_near + k_alpha, n - 1)
     near = _neighbours(D, width)
