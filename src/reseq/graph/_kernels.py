@@ -115,6 +115,16 @@ def _move2(t, pos, a, b, c, d, jr, st):
 
 
 @njit(cache=True, nogil=True)
+def _undo(t, pos, jr, st, j):
+    """Undo the journaled moves past entry ``j`` (newest first) and truncate the journal there;
+    leaves journaling off."""
+    st[4] = 0
+    for k in range(st[2] - 1, j - 1, -1):
+        _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
+    st[2] = j
+
+
+@njit(cache=True, nogil=True)
 def _or_apply(t, pos, pt, s1, sl, nxt, ct, dt, want_c, want_a, jr, st):
     """Move the segment s1..sl (pt -> s1 .. sl -> nxt) between ct -> dt, all in one direction.
 
@@ -388,11 +398,7 @@ def _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added):
                 cur = b6
                 if bg <= eps:
                     break
-            # undo the flips past the best closing point
-            st[4] = 0
-            for k in range(st[2] - 1, bestj - 1, -1):
-                _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
-            st[2] = bestj
+            _undo(t, pos, jr, st, bestj)  # the flips past the best closing point
             if bestg > eps:
                 for k in range(j0, bestj):
                     for c in range(4):
@@ -401,9 +407,7 @@ def _lk(D, w, nd, nb, nbd, t, pos, a, eps, lk, lkb, q, inq, jr, st, added):
                     st[2] = j0
                 st[4] = flag
                 return bestg
-            for k in range(st[2] - 1, j0 - 1, -1):
-                _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
-            st[2] = j0
+            _undo(t, pos, jr, st, j0)
             st[4] = 1
     st[4] = flag
     return 0.0
@@ -721,9 +725,7 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng, q, inq, j
                 best = cost
                 bt[:] = t
         else:
-            st[4] = 0
-            for k in range(st[2] - 1, -1, -1):
-                _move2(t, pos, jr[k, 0], jr[k, 2], jr[k, 1], jr[k, 3], jr, st)
+            _undo(t, pos, jr, st, 0)
         if done % 256 == 0 and cost > best + eps:
             # back to the best tour now and then: the walk may not drift far
             t[:] = bt
