@@ -64,10 +64,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from reseq._util import cache_dir  # noqa: E402
 from reseq.frames import load_frames  # noqa: E402
 from reseq.synth import crossfade, interpolate, load_model, train_vae  # noqa: E402
+from reseq.synth.interpolate import flow_interpolate  # noqa: E402
 from reseq.synth.vae import CHECKPOINT_VERSION, save_checkpoint, to_tensor  # noqa: E402
 
-METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "no-path+comp", "crossfade",
-           "nearest"]
+METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "no-path+comp",
+           "vae-slerp+warp", "no-path+warp", "flow", "crossfade", "nearest", "oracle+comp",
+           "oracle+warp"]
 DEFAULT = "vae-slerp+comp"  # what `reseq vae interpolate` and `--synthesize` produce
 # clips whose leave-out cases were looked at while choosing the composite render and its
 # tau / sigma (2026-11-29); the other clips were not
@@ -137,42 +139,58 @@ def uptime() -> str:
         return "?"
 
 
-def composite_without_path(model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """Ablation of the composite render: the same per-pixel weights, computed against the
-    cross-fade ``(1-t) D(z0) + t D(z1)`` of the two reconstructions instead of the decoded slerp
-    in-between ``D(z_t)``; what the composite owes to the latent path itself."""
+def guided(model, a: np.ndarray, b: np.ndarray, steps: int, render: str,
+           guide: str, truth: np.ndarray | None = None) -> np.ndarray:
+    """``render`` ("composite" or "warp") of :func:`reseq.synth.interpolate.render_from_guides`
+    with other guides than the decoded slerp in-betweens ``D(z_t)``:
+
+    * ``guide="no-path"`` -- the cross-fade ``(1-t) D(z0) + t D(z1)`` of the two
+      reconstructions: the ablation, what the render owes to the latent path itself;
+    * ``guide="oracle"`` -- the reconstructions ``D(E(x))`` of the held-out true frames
+      ``truth``: what a *perfect* latent path could give through this decoder (an upper bound,
+      not a method: it looks at the answer).
+    """
     from reseq.synth import decode, encode
-    from reseq.synth.interpolate import _resize_weights, composite_weights
+    from reseq.synth.interpolate import render_from_guides
 
     hw = a.shape[:2]
     size = model.config.size
     work = tuple(max(1, round(x * size / max(hw))) for x in hw)
-    rec = decode(model, encode(model, np.stack([a, b])), out_hw=work).astype(np.float32) / 255
+    rec = decode(model, encode(model, np.stack([a, b])), out_hw=work).astype(np.float32)
     t = np.arange(1, steps + 1) / (steps + 1)
-    mids = np.stack([(1 - ti) * rec[0] + ti * rec[1] for ti in t])
-    w = _resize_weights(composite_weights(mids, rec[0], rec[1], t, sigma=size / 64), hw)[..., None]
-    return np.clip(w * a + (1 - w) * b, 0, 255).round().astype(np.uint8)
+    if guide == "no-path":
+        mids = np.stack([(1 - ti) * rec[0] + ti * rec[1] for ti in t])
+        mids = np.clip(mids, 0, 255).round().astype(np.uint8)
+    elif guide == "oracle":
+        mids = decode(model, encode(model, truth), out_hw=work)
+    else:
+        raise ValueError(guide)
+    rec = rec.round().astype(np.uint8)
+    return render_from_guides(a, b, rec[0], rec[1], mids, t, render=render, sigma=size / 64)
 
 
-def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """In-betweens at ``a``'s size from the outer frames ``a``, ``b`` (all methods get the same).
+def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
+               truth: np.ndarray | None = None) -> np.ndarray:
+    """In-betweens at ``a``'s size from the outer frames ``a``, ``b`` (all methods get the same;
+    only the ``oracle+`` bounds also see ``truth``).
 
     The VAE encodes ``a`` and ``b`` as given (squashed to its size). An earlier version gave it
     512 px copies and resized them back with Lanczos, a different resampling from the truth's:
     that alone cost the residual render about 0.005 LPIPS.
     """
     hw = a.shape[:2]
-    a_hi, b_hi = a, b
-    if method == "vae-slerp":
-        return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, render="decode")
-    if method == "vae-lerp":
-        return interpolate(model, a_hi, b_hi, steps, method="lerp", out_hw=hw, render="decode")
-    if method == "vae-slerp+res":
-        return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, render="residual")
-    if method == "vae-slerp+comp":
-        return interpolate(model, a_hi, b_hi, steps, method="slerp", out_hw=hw, render="composite")
-    if method == "no-path+comp":
-        return composite_without_path(model, a, b, steps)
+    renders = {"vae-slerp": ("slerp", "decode"), "vae-lerp": ("lerp", "decode"),
+               "vae-slerp+res": ("slerp", "residual"), "vae-slerp+comp": ("slerp", "composite"),
+               "vae-slerp+warp": ("slerp", "warp")}
+    if method in renders:
+        path, render = renders[method]
+        return interpolate(model, a, b, steps, method=path, out_hw=hw, render=render)
+    if method.startswith(("no-path+", "oracle+")):
+        guide, render = method.split("+")
+        render = {"comp": "composite", "warp": "warp"}[render]
+        return guided(model, a, b, steps, render, guide, truth)
+    if method == "flow":
+        return flow_interpolate(a, b, steps)
     if method == "crossfade":
         return crossfade(a, b, steps)
     if method == "nearest":
@@ -181,38 +199,9 @@ def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int) -> 
     raise ValueError(method)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--clips-dir", default=str(ROOT.parent / "shared" / "dev-clips"))
-    p.add_argument("--clips", type=int, default=0, help="use only the first N clips (0 = all)")
-    p.add_argument("--per-clip", type=int, default=3, help="max cases per clip and gap")
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--eval-size", type=int, default=128,
-                   help="long edge for LPIPS (64 is too small for AlexNet on the 320x136 clips)")
-    p.add_argument("--latent", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--beta", type=float, default=0.01)
-    p.add_argument("--recon", choices=["bce", "mse"], default="mse")
-    p.add_argument("--perceptual", type=float, default=0.0,
-                   help="weight of the LPIPS term in the VAE loss (0 = off)")
-    p.add_argument("--clip-steps", type=int, default=100,
-                   help="then train one model per clip on its own frames (minus the held-out "
-                        "ones) for this many optimizer steps, fine-tuning the all-clip model "
-                        "(or from scratch with --epochs 0); 0 = no per-clip models")
-    p.add_argument("--clip-batch", type=int, default=8, help="mini-batch of the per-clip runs")
-    p.add_argument("--clip-lr", type=float, default=5e-4, help="per-clip learning rate")
-    p.add_argument("--only", help="comma-separated clip names to use")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
-    p.add_argument("--out", help="write all results as JSON here")
-    p.add_argument("--csv", help="write per-case rows as CSV here")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-
-    from reseq.features import lpips_pair
-
+def prepare(args: argparse.Namespace) -> tuple[list[str], dict, list[dict], dict, dict, dict]:
+    """Clips, leave-out cases and the (cached) models: ``(names, eval_frames, cases, models,
+    info, clip_info)``; prints the training summary."""
     clips_dir = Path(args.clips_dir)
     names = sorted(d.name for d in clips_dir.iterdir() if d.is_dir())
     if args.only:
@@ -234,7 +223,6 @@ def main(argv: list[str] | None = None) -> int:
                                          "perceptual", "seed", "recon")}
     torch.manual_seed(args.seed)
     cache = cache_dir("synth-bench")
-    t_start = time.perf_counter()
     print(f"# load {uptime()}")
     model, info = None, {"cache_key": "", "train_seconds": 0.0, "history": [], "cached": True}
     if args.epochs > 0:
@@ -270,18 +258,66 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("nothing to evaluate: --epochs 0 and --clip-steps 0")
     print(f"# model cache key {info['cache_key']}; {len(cases)} cases; LPIPS {args.net} at long "
           f"edge {args.eval_size}\n")
+    return names, eval_frames, cases, models, info, clip_info
 
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--clips-dir", default=str(ROOT.parent / "shared" / "dev-clips"))
+    p.add_argument("--clips", type=int, default=0, help="use only the first N clips (0 = all)")
+    p.add_argument("--per-clip", type=int, default=3, help="max cases per clip and gap")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--eval-size", type=int, default=128,
+                   help="long edge for LPIPS (64 is too small for AlexNet on the 320x136 clips)")
+    p.add_argument("--latent", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta", type=float, default=0.01)
+    p.add_argument("--recon", choices=["bce", "mse"], default="mse")
+    p.add_argument("--perceptual", type=float, default=0.0,
+                   help="weight of the LPIPS term in the VAE loss (0 = off)")
+    p.add_argument("--clip-steps", type=int, default=100,
+                   help="then train one model per clip on its own frames (minus the held-out "
+                        "ones) for this many optimizer steps, fine-tuning the all-clip model "
+                        "(or from scratch with --epochs 0); 0 = no per-clip models")
+    p.add_argument("--clip-batch", type=int, default=8, help="mini-batch of the per-clip runs")
+    p.add_argument("--clip-lr", type=float, default=5e-4, help="per-clip learning rate")
+    p.add_argument("--only", help="comma-separated clip names to use")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="comma-separated subset of: " + ", ".join(METHODS))
+    p.add_argument("--out", help="write all results as JSON here")
+    p.add_argument("--csv", help="write per-case rows as CSV here")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    from reseq.features import lpips_pair
+
+    t_start = time.perf_counter()
+    names, eval_frames, cases, models, info, clip_info = prepare(args)
+    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
+                                         "perceptual", "seed", "recon")}
     nets = [n.strip() for n in args.net.split(",") if n.strip()]
+    methods = [m for m in METHODS if m in args.methods.split(",")]
+    for m in (DEFAULT, "crossfade", "nearest"):
+        if m not in methods:
+            methods.append(m)
     rows = []
     for c in cases:
         arr = eval_frames[c["clip"]]
         s, gap = c["start"], c["gap"]
         a, b = arr[s], arr[s + gap]
         truth = arr[s + 1:s + gap]
-        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1) for m in METHODS}
+        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1, truth) for m in methods}
         for net in nets:
             row = {"clip": c["clip"], "gap": gap, "start": s, "net": net}
-            for m in METHODS:
+            for m in methods:
                 row[m] = float(np.mean([lpips_pair(x, y, net)
                                         for x, y in zip(synth[m], truth, strict=True)]))
             rows.append(row)
@@ -294,19 +330,19 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"## gap {gap}, LPIPS {net}: {len(sel)} cases (mean LPIPS of the held-out "
                   "frame(s); lower is better)\n")
-            print("| clip | " + " | ".join(METHODS) + " |")
-            print("|---|" + "---:|" * len(METHODS))
+            print("| clip | " + " | ".join(methods) + " |")
+            print("|---|" + "---:|" * len(methods))
             for clip in names:
                 cr = [r for r in sel if r["clip"] == clip]
                 if cr:
                     print(f"| {clip} | " + " | ".join(f"{np.mean([r[m] for r in cr]):.3f}"
-                                                      for m in METHODS) + " |")
-            means = {m: float(np.mean([r[m] for r in sel])) for m in METHODS}
-            print("| **mean** | " + " | ".join(f"**{means[m]:.3f}**" for m in METHODS) + " |")
-            wins = {m: float(np.mean([r[m] < r["crossfade"] for r in sel])) for m in METHODS
+                                                      for m in methods) + " |")
+            means = {m: float(np.mean([r[m] for r in sel])) for m in methods}
+            print("| **mean** | " + " | ".join(f"**{means[m]:.3f}**" for m in methods) + " |")
+            wins = {m: float(np.mean([r[m] < r["crossfade"] for r in sel])) for m in methods
                     if m != "crossfade"}
             print("| beats crossfade | " + " | ".join(
-                "–" if m == "crossfade" else f"{wins[m]:.0%}" for m in METHODS) + " |\n")
+                "–" if m == "crossfade" else f"{wins[m]:.0%}" for m in methods) + " |\n")
             near = float(np.mean([r[DEFAULT] < r["nearest"] for r in sel]))
             fresh = [r for r in sel if r["clip"] not in TUNED]
             fresh_win = float(np.mean([r[DEFAULT] < r["crossfade"] for r in fresh])) if fresh \
@@ -316,12 +352,16 @@ def main(argv: list[str] | None = None) -> int:
                                           "default_beats_nearest": near,
                                           "default_beats_crossfade_untuned_clips": fresh_win,
                                           "untuned_cases": len(fresh)}
+            def w(m, wins=wins):
+                return f"{wins[m]:.0%}" if m in wins else "n/a"
+
             print(f"gap {gap} ({net}): pure-decode VAE slerp beats the cross-fade in "
-                  f"{wins['vae-slerp']:.0%} of {len(sel)} cases; slerp+residual "
-                  f"{wins['vae-slerp+res']:.0%}; slerp+composite (the default) "
-                  f"{wins[DEFAULT]:.0%} ({fresh_win:.0%} of the {len(fresh)} cases of clips not "
-                  f"used for tuning), and it beats the nearest frame in {near:.0%}; the composite "
-                  f"without the latent path {wins['no-path+comp']:.0%}\n")
+                  f"{w('vae-slerp')} of {len(sel)} cases; slerp+residual {w('vae-slerp+res')}; "
+                  f"slerp+composite (the default) {w(DEFAULT)} ({fresh_win:.0%} of the "
+                  f"{len(fresh)} cases of clips not used for tuning), and it beats the nearest "
+                  f"frame in {near:.0%}; the composite without the latent path "
+                  f"{w('no-path+comp')}; slerp+warp {w('vae-slerp+warp')}, without the latent "
+                  f"path {w('no-path+warp')}; classic flow (no VAE) {w('flow')}\n")
 
     total = time.perf_counter() - t_start
     print(f"# total {total:.0f} s (training, synthesis and LPIPS); load {uptime()}")

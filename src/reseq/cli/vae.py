@@ -132,9 +132,10 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
               help="VAE checkpoint written by `reseq vae train`.")
 @click.option("--steps", default=10, show_default=True, help="Generated frames per pair.")
 @click.option("--method", type=click.Choice(["slerp", "lerp"]), default="slerp", show_default=True)
-@click.option("--render", type=click.Choice(["composite", "residual", "decode"]),
+@click.option("--render", type=click.Choice(["composite", "warp", "residual", "decode"]),
               default="composite", show_default=True,
-              help="composite: real pixels placed by the decoded in-between (sharp); residual: "
+              help="composite: real pixels placed by the decoded in-between (sharp); warp: the "
+                   "real frames warped by optical flow towards the decoded in-between; residual: "
                    "decoded frame plus the endpoints' reconstruction errors; decode: the decoded "
                    "frame itself (blurry).")
 @click.option("-o", "--output", required=True,

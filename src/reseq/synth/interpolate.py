@@ -34,11 +34,12 @@ from ..errors import ReseqError
 if TYPE_CHECKING:
     from .vae import VAE
 
-__all__ = ["COMPOSITE_TAU", "RENDERS", "composite_weights", "crossfade", "interpolate", "lerp",
-           "slerp", "through"]
+__all__ = ["COMPOSITE_TAU", "RENDERS", "backward_warp", "composite_weights", "crossfade",
+           "flow_interpolate", "interpolate", "lerp", "optical_flow", "render_from_guides", "slerp",
+           "through"]
 
 _METHODS = ("slerp", "lerp")
-RENDERS = ("composite", "residual", "decode")
+RENDERS = ("composite", "warp", "residual", "decode")
 COMPOSITE_TAU = 0.03
 
 
@@ -117,6 +118,9 @@ def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, steps: int, method: st
       by which endpoint's reconstruction ``D(z0)``, ``D(z1)`` the decoded in-between resembles
       there (:func:`composite_weights`); the VAE decides where each frame shows, the real
       frames supply the detail (sharp, little ghosting);
+    * ``"warp"``: the real frames backward-warped by the optical flow from each endpoint's
+      reconstruction to ``D(z_t)``, then composited (:func:`render_from_guides`): the decoded
+      in-between says where things are at ``t``, the real frames what they look like;
     * ``"residual"``: ``D(z_t)`` plus the endpoints' reconstruction errors cross-faded,
       ``(1-t)(a - D(z0)) + t(b - D(z1))``;
     * ``"decode"``: ``D(z_t)`` itself (blurry).
@@ -147,24 +151,166 @@ def interpolate(model: VAE, a: np.ndarray, b: np.ndarray, steps: int, method: st
     if render == "decode":
         return decode(model, path, out_hw=out_hw)
     ends = np.stack([z0, z1]).astype(np.float32)
-    a_out = _resize(a, out_hw).astype(np.float32)
-    b_out = _resize(b, out_hw).astype(np.float32)
-    tt = t[:, None, None, None]
     if render == "residual":
+        a_out = _resize(a, out_hw).astype(np.float32)
+        b_out = _resize(b, out_hw).astype(np.float32)
+        tt = t[:, None, None, None]
         frames = decode(model, path, out_hw=out_hw).astype(np.float32)
         rec = decode(model, ends, out_hw=out_hw).astype(np.float32)
         out = frames + (1 - tt) * (a_out - rec[0]) + tt * (b_out - rec[1])
-    else:
-        # weights at the output's aspect ratio with the model's side as long edge, then
-        # resized to the output
-        size = model.config.size
-        work = tuple(max(1, round(x * size / max(out_hw))) for x in out_hw)
-        frames = decode(model, path, out_hw=work).astype(np.float32) / 255.0
-        rec = decode(model, ends, out_hw=work).astype(np.float32) / 255.0
-        w = composite_weights(frames, rec[0], rec[1], t, sigma=size / 64)
-        w = _resize_weights(w, out_hw)[..., None]
-        out = w * a_out + (1 - w) * b_out
+        return np.clip(out, 0, 255).round().astype(np.uint8)
+    # the guides and reconstructions at the output's aspect ratio with the model's side as
+    # long edge; flows and weights are resized to the output
+    size = model.config.size
+    work = tuple(max(1, round(x * size / max(out_hw))) for x in out_hw)
+    guides = decode(model, path, out_hw=work)
+    rec = decode(model, ends, out_hw=work)
+    return render_from_guides(_resize(a, out_hw), _resize(b, out_hw), rec[0], rec[1], guides, t,
+                              render=render, sigma=size / 64)
+
+
+def render_from_guides(a: np.ndarray, b: np.ndarray, rec0: np.ndarray, rec1: np.ndarray,
+                       guides: np.ndarray, t: np.ndarray, render: str = "composite",
+                       sigma: float = 2.0) -> np.ndarray:
+    """In-betweens of the real frames ``a``, ``b`` placed by guide images, ``(len(t), H, W, 3)``.
+
+    ``a``, ``b``: the real endpoints, ``(H, W, 3)`` uint8; ``rec0``, ``rec1``: their
+    reconstructions and ``guides``: one picture of each in-between (normally the decoded
+    ``D(z_t)``), all uint8 at one working size ``(h, w)`` (any; flows and weights are resized
+    to ``(H, W)``). Putting a cross-fade of ``rec0`` and ``rec1`` in ``guides`` instead is the
+    ablation that takes the latent path out. ``render``:
+
+    * ``"composite"``: per pixel ``w a + (1 - w) b`` with ``w`` from :func:`composite_weights`
+      of the guide against ``rec0`` and ``rec1``;
+    * ``"warp"``: dense optical flow from the guide to ``rec0`` and to ``rec1`` (DIS,
+      :func:`optical_flow`; reconstruction to reconstruction, so both sides have the same
+      blur), ``a`` and ``b`` backward-warped by it (:func:`backward_warp`), then composited as
+      above with the warped reconstructions as evidence.
+
+    At ``t = 0`` a guide equal to ``rec0`` gives ``a`` exactly (zero flow, weight 1); at
+    ``t = 1`` one equal to ``rec1`` gives ``b``.
+
+    >>> a = np.zeros((16, 16, 3), np.uint8); b = np.full((16, 16, 3), 90, np.uint8)
+    >>> rec = np.stack([a, b])
+    >>> out = render_from_guides(a, b, a, b, rec, [0.0, 1.0], render="warp")
+    >>> out[0].max(), out[1].min()
+    (np.uint8(0), np.uint8(90))
+    """
+    if render not in ("composite", "warp"):
+        raise ReseqError(f"unknown guided render {render!r}; use composite or warp")
+    a, b = np.asarray(a), np.asarray(b)
+    hw = a.shape[:2]
+    if b.shape != a.shape:
+        raise ReseqError(f"endpoints differ in shape: {a.shape} and {b.shape}")
+    t = np.asarray(t, np.float64).ravel()
+    guides = np.asarray(guides)
+    rec0, rec1 = np.asarray(rec0), np.asarray(rec1)
+    if len(guides) != len(t) or guides.shape[1:] != rec0.shape or rec0.shape != rec1.shape:
+        raise ReseqError("guides and reconstructions must share one (h, w, 3) size, one guide "
+                         "per t")
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    g01 = guides.astype(np.float32) / 255
+    r0, r1 = rec0.astype(np.float32) / 255, rec1.astype(np.float32) / 255
+    if render == "composite":
+        w = _resize_weights(composite_weights(g01, r0, r1, t, sigma=sigma), hw)[..., None]
+        out = w * af + (1 - w) * bf
+        return np.clip(out, 0, 255).round().astype(np.uint8)
+    out = np.empty((len(t), *hw, 3), np.float32)
+    for i, ti in enumerate(t):
+        f0 = optical_flow(guides[i], rec0)
+        f1 = optical_flow(guides[i], rec1)
+        w = composite_weights(g01[i][None], backward_warp(r0, f0), backward_warp(r1, f1), [ti],
+                              sigma=sigma)
+        w = _resize_weights(w, hw)[0][..., None]
+        wa = backward_warp(af, _resize_flow(f0, hw))
+        wb = backward_warp(bf, _resize_flow(f1, hw))
+        out[i] = w * wa + (1 - w) * wb
     return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def optical_flow(ref: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Dense flow ``f`` (``(h, w, 2)``, x then y, pixels) with ``ref(p) ~ target(p + f(p))``.
+
+    OpenCV's DIS optical flow (medium preset) on the grey levels of two ``(h, w, 3)`` uint8
+    images: what :func:`backward_warp` needs to pull ``target`` onto ``ref`` (zero for images
+    under 12 pixels on both sides, too small for DIS). Measured on the
+    dev clips' leave-out holes against Farneback (OpenCV) and TV-L1 / iterative Lucas-Kanade
+    (scikit-image) it gave the best in-betweens, and takes a few milliseconds at 128 px.
+
+    >>> img = np.zeros((32, 32, 3), np.uint8); img[8:16, 8:16] = 255
+    >>> optical_flow(img, img).max()
+    np.float32(0.0)
+    """
+    import cv2
+
+    ref, target = np.asarray(ref), np.asarray(target)
+    if ref.shape != target.shape or ref.ndim != 3:
+        raise ReseqError(f"optical flow needs two (h, w, 3) images of one size, got {ref.shape} "
+                         f"and {target.shape}")
+    if max(ref.shape[:2]) < 12:
+        return np.zeros((*ref.shape[:2], 2), np.float32)
+    cv2.setNumThreads(1)
+    g0 = cv2.cvtColor(np.ascontiguousarray(ref, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+    g1 = cv2.cvtColor(np.ascontiguousarray(target, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(g0, g1, None)
+
+
+def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` sampled at ``p + flow(p)`` (bilinear, edges repeated), as float32.
+
+    >>> img = np.arange(12, dtype=np.float32).reshape(3, 4, 1).repeat(3, -1)
+    >>> f = np.zeros((3, 4, 2), np.float32); f[..., 0] = 1          # look one pixel right
+    >>> backward_warp(img, f)[0, :, 0]
+    array([1., 2., 3., 3.], dtype=float32)
+    """
+    import cv2
+
+    flow = np.asarray(flow, np.float32)
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(np.asarray(image, np.float32), gx + flow[..., 0], gy + flow[..., 1],
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _resize_flow(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    h, w = flow.shape[:2]
+    if (h, w) == tuple(hw):
+        return flow
+    import cv2
+
+    out = cv2.resize(flow, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= hw[1] / w
+    out[..., 1] *= hw[0] / h
+    return out
+
+
+def flow_interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Classic optical-flow in-betweens without any model, ``(steps, H, W, 3)`` uint8.
+
+    Flows ``a -> b`` and ``b -> a`` on the real frames (:func:`optical_flow`); the flows from
+    time ``t`` back to each endpoint approximated from them as in Super SloMo (Jiang et al.
+    2018), ``F_t0 = -(1-t) t F_01 + t^2 F_10`` and ``F_t1 = (1-t)^2 F_01 - t (1-t) F_10``; both
+    frames backward-warped and cross-faded ``(1-t), t``. The baseline that the VAE renders
+    have to beat to claim that a latent path knows about motion.
+
+    >>> a = np.zeros((16, 16, 3), np.uint8)
+    >>> flow_interpolate(a, a, 2).shape
+    (2, 16, 16, 3)
+    """
+    a, b = _resize(a, np.asarray(a).shape[:2]), np.asarray(b)
+    if b.shape != a.shape:
+        raise ReseqError(f"endpoints differ in shape: {a.shape} and {b.shape}")
+    f01, f10 = optical_flow(a, b), optical_flow(b, a)
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    out = []
+    for ti in np.arange(1, steps + 1) / (steps + 1):
+        ft0 = -(1 - ti) * ti * f01 + ti * ti * f10
+        ft1 = (1 - ti) ** 2 * f01 - ti * (1 - ti) * f10
+        out.append((1 - ti) * backward_warp(af, ft0) + ti * backward_warp(bf, ft1))
+    if not out:
+        return np.zeros((0, *a.shape), np.uint8)
+    return np.clip(np.stack(out), 0, 255).round().astype(np.uint8)
 
 
 def composite_weights(mids: np.ndarray, rec0: np.ndarray, rec1: np.ndarray, t: np.ndarray,
@@ -192,7 +338,8 @@ def composite_weights(mids: np.ndarray, rec0: np.ndarray, rec1: np.ndarray, t: n
     for i, (m, ti) in enumerate(zip(mids, t, strict=True)):
         e0 = gaussian_filter(((m - rec0) ** 2).sum(-1), sigma)
         e1 = gaussian_filter(((m - rec1) ** 2).sum(-1), sigma)
-        d = (np.log(ti) - e1 / tau) - (np.log1p(-ti) - e0 / tau)
+        with np.errstate(divide="ignore"):  # t = 0 or 1: that endpoint everywhere
+            d = (np.log(ti) - e1 / tau) - (np.log1p(-ti) - e0 / tau)
         out[i] = 1.0 / (1.0 + np.exp(np.clip(d, -50, 50)))
     return out
 
