@@ -104,8 +104,12 @@ def squash(arr: np.ndarray, size: int) -> np.ndarray:
 
 
 def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool,
-                  init=None, init_key: str = "") -> tuple[object, dict]:
-    """Train (or fine-tune ``init``) on ``train``, cached by data, config and ``init_key``."""
+                  init=None, init_key: str = "", times: np.ndarray | None = None
+                  ) -> tuple[object, dict]:
+    """Train (or fine-tune ``init``) on ``train``, cached by data, config and ``init_key``.
+
+    ``cfg["interp"]`` (present only when > 0, so that older cache keys stay valid) adds the
+    VAE's interpolation term, with ``times`` the frames' indices in their clip."""
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(train).tobytes())
     h.update(str(train.shape).encode())
@@ -123,6 +127,7 @@ def train_or_load(train: np.ndarray, cfg: dict, cache: Path, show: bool,
     result = train_vae(train, size=cfg["size"], latent=cfg["latent"], epochs=cfg["epochs"],
                        batch=cfg["batch"], lr=cfg["lr"], beta=cfg["beta"], recon=cfg["recon"],
                        perceptual=cfg["perceptual"], seed=cfg["seed"],
+                       interp=cfg.get("interp", 0.0), times=times, span=cfg.get("span", 4.0),
                        show_progress=show, init=init)
     secs = time.perf_counter() - t0
     save_checkpoint(path, result.model, None, cfg["epochs"], result.history, cfg["seed"],
@@ -160,12 +165,10 @@ def guided(model, a: np.ndarray, b: np.ndarray, steps: int, render: str,
     t = np.arange(1, steps + 1) / (steps + 1)
     if guide == "no-path":
         mids = np.stack([(1 - ti) * rec[0] + ti * rec[1] for ti in t])
-        mids = np.clip(mids, 0, 255).round().astype(np.uint8)
     elif guide == "oracle":
         mids = decode(model, encode(model, truth), out_hw=work)
     else:
         raise ValueError(guide)
-    rec = rec.round().astype(np.uint8)
     return render_from_guides(a, b, rec[0], rec[1], mids, t, render=render, sigma=size / 64)
 
 
@@ -216,8 +219,9 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict, list[dict], dict
         held[c["clip"]].update(c["held"])
     train_frames = {n: load_frames(clips_dir / n, size=4 * args.size, progress=False).array
                     for n in names}
-    per_clip_train = {n: squash(arr[[i for i in range(len(arr)) if i not in held[n]]], args.size)
-                      for n, arr in train_frames.items()}
+    kept = {n: np.array([i for i in range(len(arr)) if i not in held[n]])
+            for n, arr in train_frames.items()}
+    per_clip_train = {n: squash(arr[kept[n]], args.size) for n, arr in train_frames.items()}
     train = np.concatenate(list(per_clip_train.values()))
     cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
                                          "perceptual", "seed", "recon")}
@@ -244,14 +248,17 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict, list[dict], dict
             ccfg = {**cfg, "batch": min(args.clip_batch, len(tr)),
                     "lr": args.clip_lr or args.lr,
                     "epochs": max(1, -(-args.clip_steps * args.clip_batch // len(tr)))}
+            if args.clip_interp > 0:
+                ccfg.update(interp=args.clip_interp, span=args.clip_span)
             torch.manual_seed(args.seed)
             models[n], ci = train_or_load(tr, ccfg, cache, False, init=model,
-                                          init_key=info["cache_key"])
+                                          init_key=info["cache_key"], times=kept[n])
             clip_info[n] = {k: ci[k] for k in ("cache_key", "cached", "train_seconds", "n_train")}
             clip_info[n]["epochs"] = ccfg["epochs"]
         secs = sum(ci["train_seconds"] or 0 for ci in clip_info.values())
         print(f"# per-clip models: {args.clip_steps} steps of {args.clip_batch} frames each "
-              f"({'fine-tuned from the all-clip model' if model is not None else 'from scratch'})"
+              f"({'fine-tuned from the all-clip model' if model is not None else 'from scratch'}"
+              f"{f'; interpolation term {args.clip_interp:g}, span {args.clip_span:g}' if args.clip_interp > 0 else ''})"
               f", {secs:.0f} s in total for {len(names)} clips "
               f"({'cached' if all(ci['cached'] for ci in clip_info.values()) else 'trained now'})")
     elif model is None:
@@ -283,6 +290,12 @@ def parser() -> argparse.ArgumentParser:
                         "(or from scratch with --epochs 0); 0 = no per-clip models")
     p.add_argument("--clip-batch", type=int, default=8, help="mini-batch of the per-clip runs")
     p.add_argument("--clip-lr", type=float, default=5e-4, help="per-clip learning rate")
+    p.add_argument("--clip-interp", type=float, default=0.0,
+                   help="weight of the VAE's interpolation term in the per-clip runs: decode the "
+                        "slerp of two training frames' codes and compare with the frame between "
+                        "them (held-out frames are never used); 0 = off")
+    p.add_argument("--clip-span", type=float, default=4.0,
+                   help="interpolation term: triples of frames at most this many frames apart")
     p.add_argument("--only", help="comma-separated clip names to use")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
@@ -367,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# total {total:.0f} s (training, synthesis and LPIPS); load {uptime()}")
     if args.out:
         Path(args.out).write_text(json.dumps({"config": {**cfg, **{
-            k: getattr(args, k) for k in ("clip_steps", "clip_batch", "clip_lr", "eval_size")}},
+            k: getattr(args, k) for k in ("clip_steps", "clip_batch", "clip_lr", "eval_size",
+                                          "clip_interp", "clip_span")}},
             "training": {k: v for k, v in info.items() if k != "history"},
             "per_clip": clip_info, "loss_history": info.get("history"), "seconds": total,
             "summary": summary, "cases": rows}, indent=1))

@@ -176,8 +176,8 @@ def render_from_guides(a: np.ndarray, b: np.ndarray, rec0: np.ndarray, rec1: np.
 
     ``a``, ``b``: the real endpoints, ``(H, W, 3)`` uint8; ``rec0``, ``rec1``: their
     reconstructions and ``guides``: one picture of each in-between (normally the decoded
-    ``D(z_t)``), all uint8 at one working size ``(h, w)`` (any; flows and weights are resized
-    to ``(H, W)``). Putting a cross-fade of ``rec0`` and ``rec1`` in ``guides`` instead is the
+    ``D(z_t)``), all with values in [0, 255] (uint8 or float) at one working size ``(h, w)``
+    (any; flows and weights are resized to ``(H, W)``). Putting a cross-fade of ``rec0`` and ``rec1`` in ``guides`` instead is the
     ablation that takes the latent path out. ``render``:
 
     * ``"composite"``: per pixel ``w a + (1 - w) b`` with ``w`` from :func:`composite_weights`
@@ -215,10 +215,11 @@ def render_from_guides(a: np.ndarray, b: np.ndarray, rec0: np.ndarray, rec1: np.
         w = _resize_weights(composite_weights(g01, r0, r1, t, sigma=sigma), hw)[..., None]
         out = w * af + (1 - w) * bf
         return np.clip(out, 0, 255).round().astype(np.uint8)
+    g8, r08, r18 = (np.clip(x, 0, 255).round().astype(np.uint8) for x in (guides, rec0, rec1))
     out = np.empty((len(t), *hw, 3), np.float32)
     for i, ti in enumerate(t):
-        f0 = optical_flow(guides[i], rec0)
-        f1 = optical_flow(guides[i], rec1)
+        f0 = optical_flow(g8[i], r08)
+        f1 = optical_flow(g8[i], r18)
         w = composite_weights(g01[i][None], backward_warp(r0, f0), backward_warp(r1, f1), [ti],
                               sigma=sigma)
         w = _resize_weights(w, hw)[0][..., None]
