@@ -208,25 +208,31 @@ def render_from_guides(a: np.ndarray, b: np.ndarray, rec0: np.ndarray, rec1: np.
     if len(guides) != len(t) or guides.shape[1:] != rec0.shape or rec0.shape != rec1.shape:
         raise ReseqError("guides and reconstructions must share one (h, w, 3) size, one guide "
                          "per t")
-    af, bf = a.astype(np.float32), b.astype(np.float32)
-    g01 = guides.astype(np.float32) / 255
-    r0, r1 = rec0.astype(np.float32) / 255, rec1.astype(np.float32) / 255
+    af, bf = a.astype(np.float64), b.astype(np.float64)
+    g01 = guides.astype(np.float64) / 255
+    r0, r1 = rec0.astype(np.float64) / 255, rec1.astype(np.float64) / 255
     if render == "composite":
-        w = _resize_weights(composite_weights(g01, r0, r1, t, sigma=sigma), hw)[..., None]
+        w = _snap(_resize_weights(composite_weights(g01, r0, r1, t, sigma=sigma), hw))[..., None]
         out = w * af + (1 - w) * bf
         return np.clip(out, 0, 255).round().astype(np.uint8)
     g8, r08, r18 = (np.clip(x, 0, 255).round().astype(np.uint8) for x in (guides, rec0, rec1))
-    out = np.empty((len(t), *hw, 3), np.float32)
+    out = np.empty((len(t), *hw, 3))
     for i, ti in enumerate(t):
         f0 = optical_flow(g8[i], r08)
         f1 = optical_flow(g8[i], r18)
-        w = composite_weights(g01[i][None], backward_warp(r0, f0), backward_warp(r1, f1), [ti],
-                              sigma=sigma)
-        w = _resize_weights(w, hw)[0][..., None]
+        w = composite_weights(g01[i][None], backward_warp(r0, f0).astype(np.float64),
+                              backward_warp(r1, f1).astype(np.float64), [ti], sigma=sigma)
+        w = _snap(_resize_weights(w, hw)[0])[..., None]
         wa = backward_warp(af, _resize_flow(f0, hw))
         wb = backward_warp(bf, _resize_flow(f1, hw))
         out[i] = w * wa + (1 - w) * wb
     return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def _snap(w: np.ndarray) -> np.ndarray:
+    """Weights rounded to 1e-6, in float64: where the evidence is even (``e_0 = e_1`` up to
+    float error) the mix is then exactly the cross-fade's, pixel for pixel after rounding."""
+    return np.round(np.asarray(w, np.float64), 6)
 
 
 def optical_flow(ref: np.ndarray, target: np.ndarray) -> np.ndarray:
