@@ -232,4 +232,5 @@ def test_bad_input_is_one_line(run_cli, dev_clips, tmp_path):
     _fails(run_cli("order", clip, "-o", tmp_path / "a.gif", "--synthesize"), "--model")
     _fails(run_cli("inbetween", clip, "--keys", "3", "-o", tmp_path / "a.gif"),
            "at least two")
+    _fails(run_cli("loop", clip, "--effort", "0", "-o", tmp_path / "a.gif"), "effort")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.gif"]

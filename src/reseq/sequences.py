@@ -90,8 +90,9 @@ def sample_cycle(cycle, D, m: int, by: str = "arclength") -> np.ndarray:
 
 
 def subset_loop(D, subset: Sequence[int], seed: int = 0,
-                time_budget: float | None = None) -> Path:
-    """The shortest cycle over the frames ``subset`` (original indices in ``.order``).
+                time_budget: float | None = None, effort: float = 1.0) -> Path:
+    """The shortest cycle over the frames ``subset`` (original indices in ``.order``);
+    ``seed``, ``time_budget`` and ``effort`` as in :func:`reseq.graph.loop`.
 
     >>> import numpy as np
     >>> x = np.arange(8.0)
@@ -110,5 +111,5 @@ def subset_loop(D, subset: Sequence[int], seed: int = 0,
         raise ReseqError(f"a loop needs at least 3 frames, the subset has {len(sub)}")
     if sub.min() < 0 or sub.max() >= len(A):
         raise ReseqError(f"the subset refers to frames outside 0..{len(A) - 1}")
-    p = loop(A[np.ix_(sub, sub)], seed=seed, time_budget=time_budget)
+    p = loop(A[np.ix_(sub, sub)], seed=seed, time_budget=time_budget, effort=effort)
     return _make_path(A, sub[p.order], closed=True)

@@ -1,7 +1,8 @@
 """Command-line interface: a thin layer over the functional core.
 
 Each sub-module registers its commands on :data:`main`. A :class:`~reseq.errors.ReseqError`
-(bad input) becomes one ``reseq: error: ...`` line on stderr and a non-zero exit code.
+(bad input) becomes one ``reseq: error: ...`` line on stderr and a non-zero exit code; so does
+a usage error (unknown option or command, an option value out of range: exit code 2).
 """
 
 from __future__ import annotations
@@ -20,10 +21,27 @@ __all__ = ["main"]
 _COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae"]
 
 
+def _usage_exit(exc: click.UsageError) -> None:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
+        raise exc
+    hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    click.echo(f"reseq: error: {exc.format_message()}{hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _usage_exit(exc)
+            raise  # pragma: no cover - _usage_exit exits
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            _usage_exit(exc)
         except ReseqError as exc:
             click.echo(f"reseq: error: {exc}", err=True)
             sys.exit(exc.exit_code)

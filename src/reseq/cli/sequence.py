@@ -358,9 +358,13 @@ def _precheck(o: dict, others=()) -> None:
 @click.argument("source")
 @click.option("--start", help="First frame: a file name or 0-based frame number.")
 @click.option("--end", help="Last frame: a file name or 0-based frame number.")
+@click.option("--effort", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True,
+              help="Search effort of the path solver: a multiplier of its work and time (the "
+                   "result stays deterministic; 4 gives a slightly shorter path in 4x the time).")
 @_output_options()
 @_frame_options
-def order_cmd(source: str, start: str | None, end: str | None, **o) -> None:
+def order_cmd(source: str, start: str | None, end: str | None, effort: float, **o) -> None:
     """Put the frames of SOURCE in their smoothest order (shortest Hamiltonian path).
 
     \b
@@ -378,7 +382,7 @@ def order_cmd(source: str, start: str | None, end: str | None, **o) -> None:
     if s is not None and s == e:
         raise ReseqError("--start and --end name the same frame; for a loop use `reseq loop`")
     t = time.perf_counter()
-    path = order(run.D, start=s, end=e, seed=o["seed"])
+    path = order(run.D, start=s, end=e, seed=o["seed"], effort=effort)
     seq = np.asarray(path.order, dtype=int)
     if s is None and e is None:
         seq = _orient(run, seq, closed=False)
@@ -401,10 +405,14 @@ def order_cmd(source: str, start: str | None, end: str | None, **o) -> None:
 @click.option("--sample", "sample_m", type=click.IntRange(min=2),
               help="Sample the loop uniformly into M frames (paper Figure 3).")
 @click.option("--only", help="Loop over just these frames F1,F2,... (names or numbers).")
+@click.option("--effort", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True,
+              help="Search effort of the path solver: a multiplier of its work and time (the "
+                   "result stays deterministic; 4 gives a slightly shorter path in 4x the time).")
 @_output_options()
 @_frame_options
 def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m: int | None,
-             only: str | None, **o) -> None:
+             only: str | None, effort: float, **o) -> None:
     """Make a seamless loop of the frames of SOURCE (shortest Hamiltonian cycle).
 
     \b
@@ -430,7 +438,7 @@ def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m:
     if o["remove_outliers"]:
         run.remove_outliers(o["outlier_k"], o["outlier_q"])
     t = time.perf_counter()
-    cyc = loop(run.D, seed=o["seed"])
+    cyc = loop(run.D, seed=o["seed"], effort=effort)
     cycle = _orient(run, np.asarray(cyc.order, dtype=int), closed=True)
     steps = run.steps(cycle, closed=True)
     run.notes.append(f"loop: cost {float(cyc.cost):.4g} over {len(cycle)} frames, closing step "

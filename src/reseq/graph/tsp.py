@@ -44,7 +44,7 @@ How they are solved
   remaining gap (``benchmarks/sequencing.py``).
 
 * **Determinism**: the number of kicks is a function of ``N`` only (:func:`_kicks`: 10 N per
-  search, at least 4000, at most 50000), the number of parallel searches is fixed (two; one
+  search, at least 4000, at most 50000, times ``effort``, default 1), the number of parallel searches is fixed (two; one
   core runs them one after the other) and every random choice comes from ``seed``, so the same
   ``D`` and ``seed`` give the bit-identical order on any machine and under any load. ``time_budget``
   (seconds, default ``None``: no limit) is only a safety cap: when it cuts the kicks short the
@@ -403,9 +403,20 @@ def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
 # drivers (the compiled local search and ILS live in _kernels)
 # ---------------------------------------------------------------------------------------------
 
-def _kicks(n: int) -> int:
-    """Kicks of each iterated local search: a function of N only (never of the clock)."""
-    return int(min(50_000, max(4_000, 10 * n)))
+def _kicks(n: int, effort: float = 1.0) -> int:
+    """Kicks of each iterated local search: a function of N and ``effort`` only (never of the
+    clock)."""
+    return max(1, round(effort * min(50_000, max(4_000, 10 * n))))
+
+
+def _check_effort(effort) -> float:
+    try:
+        e = float(effort)
+    except (TypeError, ValueError):
+        e = float("nan")
+    if not (e > 0 and np.isfinite(e)):
+        raise ReseqError(f"effort must be a positive number (1 = default), got {effort!r}")
+    return e
 
 
 def _span(n: int) -> int:
@@ -592,14 +603,15 @@ def _setup(n: int, seed, time_budget, method: str) -> tuple[float | None, float]
 
 
 def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
-          time_budget: float | None = None, method: str = "auto") -> Path:
+          time_budget: float | None = None, method: str = "auto", effort: float = 1.0) -> Path:
     """The shortest Hamiltonian path through all frames (paper eq. 5).
 
     ``start`` / ``end`` fix the first / last frame (indices); ``None`` leaves that end free (with
     both free, ``order[0] < order[-1]``). Exact for N <= 12, near-optimal beyond, and the same
     ``D`` and ``seed`` always give the same order. ``time_budget``: an optional cap in seconds
     (hitting it makes the result timing-dependent); ``method``: "auto" or "local" (the same
-    deterministic solver). See the module doc.
+    deterministic solver); ``effort``: a multiplier of the search's kicks (2 = twice the work
+    and time, a slightly shorter path; still deterministic). See the module doc.
 
     >>> import numpy as np
     >>> x = np.array([0.0, 3.0, 1.0, 2.0])
@@ -615,10 +627,11 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     if start is not None and start == end:
         raise ReseqError("start and end must be different frames for a path (use loop for a cycle)")
     deadline, fast = _setup(n, seed, time_budget, method)
+    effort = _check_effort(effort)
     if n <= EXACT_MAX:
         p = _exact_path(A, start, end)
     else:
-        p = _Solver(A, seed, deadline, fast).path(start, end, _kicks(n))
+        p = _Solver(A, seed, deadline, fast).path(start, end, _kicks(n, effort))
     if start is None and end is None and p[0] > p[-1]:
         p = p[::-1]  # canonical direction for free ends
     if start is not None:
@@ -629,12 +642,13 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     return _make_path(A, p, closed=False)
 
 
-def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto") -> Path:
+def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto",
+         effort: float = 1.0) -> Path:
     """The shortest Hamiltonian cycle through all frames (paper eq. 6).
 
     ``order`` starts at frame 0 and ``order[1] < order[-1]`` (the direction is arbitrary);
     ``cost`` includes the closing step. Exact for N <= 12, near-optimal beyond, deterministic
-    under ``seed``; ``time_budget`` and ``method`` as in :func:`order`.
+    under ``seed``; ``time_budget``, ``method`` and ``effort`` as in :func:`order`.
 
     >>> import numpy as np
     >>> x = np.arange(6.0)
@@ -647,10 +661,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     A = check_distance_matrix(D, 3)
     n = len(A)
     deadline, fast = _setup(n, seed, time_budget, method)
+    effort = _check_effort(effort)
     if n <= EXACT_MAX:
         c = _exact_cycle(A)
     else:
-        c = _Solver(A, seed, deadline, fast).cycle(_kicks(n))
+        c = _Solver(A, seed, deadline, fast).cycle(_kicks(n, effort))
     assert sorted(c) == list(range(n)), "bug: not a permutation"
     k = c.index(0)
     c = c[k:] + c[:k]
