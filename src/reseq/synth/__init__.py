@@ -29,20 +29,27 @@ each), mean LPIPS of the synthesized frames to the true ones at a 128 px working
 brackets the share of holes where a method beats the cross-fade. The VAE is one 128 px model of
 all clips (MSE + 0.01 KL, latent 128, 20 epochs), fine-tuned per clip on the clip's own frames
 minus its held-out ones (100 steps of 8); held-out frames are never trained on. All methods get
-the same two outer frames::
+the same two outer frames. Command: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py
+--no-progress`` (models cached; about 6 minutes)::
 
     gap/net   slerp        lerp         slerp+resid. slerp+COMP.  comp. no path cross-fade nearest
-    2 alex    0.199 (0%)   0.200 (0%)   0.046 (57%)  0.046 (50%)  0.046 (0%)    0.046      0.044 (48%)
+    2 alex    0.199 (0%)   0.200 (0%)   0.046 (57%)  0.046 (48%)  0.046 (0%)    0.046      0.044 (48%)
     4 alex    0.205 (0%)   0.206 (0%)   0.059 (65%)  0.057 (80%)  0.057 (82%)   0.059      0.055 (60%)
     2 vgg     0.270 (0%)   0.271 (0%)   0.073 (32%)  0.066 (60%)  0.067 (0%)    0.067      0.065 (42%)
     4 vgg     0.272 (0%)   0.272 (0%)   0.091 (12%)  0.081 (92%)  0.082 (98%)   0.087      0.078 (75%)
+
+    gap/net   slerp+warp   warp no path flow, no VAE | bounds: oracle+comp oracle+warp oracle-flow
+    2 alex    0.051 (12%)  0.052 (10%)  0.045 (42%)  |         0.044 (62%) 0.048 (25%) 0.029 (62%)
+    4 alex    0.062 (30%)  0.062 (30%)  0.060 (42%)  |         0.054 (85%) 0.058 (35%) 0.040 (80%)
+    2 vgg     0.066 (30%)  0.069 (30%)  0.058 (65%)  |         0.064 (82%) 0.063 (40%) 0.038 (80%)
+    4 vgg     0.082 (62%)  0.083 (65%)  0.079 (60%)  |         0.080 (95%) 0.078 (60%) 0.052 (90%)
 
 Where the VAE loses: decoded in-betweens themselves (slerp or lerp alike) are blurred and lose
 to the cross-fade in every case. The composite default beats the cross-fade in 80% (AlexNet) and
 92% (VGG) of the gap-4 holes -- 81% and 88% on the 15 clips that played no part in choosing it
 (its two constants were picked on ``cart_synfig_eye_open``, ``cyc_kenney_robot_walk``,
 ``cyc_kivy_cube``, ``nat_bikes_b``, ``nat_city_a``, ``px_pingus_bomber``, ``r3d_earth_a``) --
-and 50% / 60% at gap 2; but it does not beat simply repeating the nearer frame (it wins 50% /
+and 48% / 60% at gap 2; but it does not beat simply repeating the nearer frame (it wins 50% /
 45% of the gap-4 holes against it, and its means are higher). The ablation ("comp. no path":
 the same weights computed against a cross-fade of the two reconstructions instead of the
 decoded slerp in-between) shows where its gap-4 win comes from: from compositing the sharp real
@@ -52,10 +59,31 @@ Tried on the seven clips above and not adopted: optimising the decoder and the t
 codes on the endpoints before decoding (test-time refinement; gap-4 AlexNet, decoded
 in-betweens 0.270 -> 0.077 after 400 Adam steps on four clips where the cross-fade is 0.035,
 0.280 -> 0.166 after 150 on four others against 0.134; the residual render on top of it won
-38% and 57% of those holes against the cross-fade, and it costs seconds per pair); warping the
-endpoints by optical flow towards ``D(z_t)`` (worse than the cross-fade on AlexNet); composite
+38% and 57% of those holes against the cross-fade, and it costs seconds per pair); composite
 weights without the time prior (worse), or thresholded to 0/1 (lower gap-4 means, fewer
 wins). :mod:`reseq.synth.vae` has what was tried for sharper decoded frames.
+
+Can the latent path contribute? ``render="warp"`` (slerp+warp: the real endpoints warped by
+DIS optical flow from their reconstructions to ``D(z_t)``, then composited) was built to let it
+say where things move. It loses to the composite on both nets and to the cross-fade on AlexNet,
+and equals its ablation ("warp no path": flow towards the cross-fade of the reconstructions):
+the decoded path carries no usable motion. The bounds (they look at the held-out frame, so
+they are not methods) say why: with the reconstruction of the *true* frame as the guide -- a
+perfect latent path through this decoder -- the composite gains only 0.002 (AlexNet) / 0.001
+(VGG) at gap 4 and the warp stays near the cross-fade on AlexNet, while warping with flow
+from the true frame itself would take gap 4 to 0.040 / 0.052: the motion is there to be had,
+but these reconstructions are too blurry to locate it. Training the path itself -- the
+interpolation term in the per-clip fine-tuning (``--clip-interp 1``: ``D(slerp)`` of two
+training frames matched to the real frame between them; 11 more minutes of training) --
+changed nothing that matters: at gap 4 the composite is 0.057 (82%) against 0.057 (80%)
+without the path on AlexNet and 0.082 (92%) against 0.082 (98%) on VGG, the warp 0.062 (30%) /
+0.084 (60%) as without the path, decoded slerp frames slightly worse (0.210 / 0.281); at gap 2
+the composite wins more holes (60% / 70%) at the same means (0.046 / 0.066). A perceptual loss was not retried (see :mod:`reseq.synth.vae`: it sharpens the
+decoded frames little at 128 px). Classic flow interpolation without any VAE (``flow``) has the
+lowest VGG mean of all methods at gap 2 (0.058) and a lower one than the composite at gap 4
+(0.079 vs 0.081), but it loses to the cross-fade on AlexNet at gap 4 and wins fewer gap-4
+holes than the composite on both nets (42% / 60% vs 80% / 92%); the composite stays the
+default.
 
 Training cost: ``reseq vae train`` with its defaults (64 px, latent 128, 30 epochs of 32) on
 502 frames of ten dev clips took 77 s on one core (the issue's budget: 10 minutes for 500).

@@ -20,6 +20,18 @@ shown itself: it decides, pixel by pixel, which of the two real frames shows the
 (:func:`composite_weights`), and the pixels come from the real frames. ``render="residual"``
 adds the cross-faded reconstruction errors of the endpoints to the decoded frame instead, and
 ``render="decode"`` returns the decoded frame as it is.
+
+``render="warp"`` tries to let the latent path say *where* things are at time ``t`` while the
+real frames say what they look like: dense optical flow (:func:`optical_flow`, OpenCV's DIS)
+from the endpoints' reconstructions to ``D(z_t)``, the real frames backward-warped by it
+(:func:`backward_warp`), then composited. It is not the default: on the dev clips' gap-4
+leave-out holes it is worse than the composite and than the cross-fade on AlexNet, and no
+better than its own ablation with the latent path taken out (``benchmarks/synthesis.py``; the
+numbers are in :mod:`reseq.synth`). The VAE's reconstructions are too blurry for flow: even
+the reconstruction of the *true* middle frame as the guide leaves the warp near the
+cross-fade, while flow from the true frame itself would nearly halve its error.
+:func:`render_from_guides` does both guided renders for any guide pictures (the benchmark's
+ablations and bounds); :func:`flow_interpolate` is classic flow interpolation without a model.
 """
 
 from __future__ import annotations
