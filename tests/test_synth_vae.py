@@ -247,11 +247,11 @@ def test_perceptual_loss_is_lpips_and_trains(tmp_path, data):
     from reseq.frames import load_frames
     from reseq.synth.vae import perceptual_loss, to_tensor
 
-    # load_network caches the network built by its first caller; if that ran under
-    # torch.inference_mode (lpips_pair, normalized_features: any earlier test in the session)
-    # its weights are inference tensors and cannot be used with autograd. Known issue of
-    # features.load_network, reported; start from a fresh network here.
+    # load_network caches the network built by its first caller: built under
+    # torch.inference_mode (as lpips_pair does) it must still serve autograd
     load_network.cache_clear()
+    with torch.inference_mode():
+        lpips_pair(np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 9, np.uint8))
     frames = load_frames(ROBOT, size=64, progress=False).array[:3]
     u8 = (to_tensor(frames, 64) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     x = to_tensor(u8, 64)  # exactly the uint8 images lpips_pair sees

@@ -125,10 +125,15 @@ class FeatureNet(nn.Module):
 
 @functools.lru_cache(maxsize=4)
 def load_network(net: str = "alex") -> FeatureNet:
-    """The pretrained feature network (``"alex"`` or ``"vgg"``) with LPIPS v0.1 weights."""
+    """The pretrained feature network (``"alex"`` or ``"vgg"``) with LPIPS v0.1 weights.
+
+    Built outside inference mode whoever calls first, so the cached network also serves autograd
+    callers (a perceptual training loss)."""
     from .assets import lpips_weights
 
-    return FeatureNet(_check_net(net), lpips_weights(net)).to(memory_format=torch.channels_last)
+    weights = lpips_weights(net)
+    with torch.inference_mode(False):
+        return FeatureNet(_check_net(net), weights).to(memory_format=torch.channels_last)
 
 
 def layer_shapes(net: str, height: int, width: int) -> list[tuple[int, int, int]]:
