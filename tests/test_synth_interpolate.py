@@ -157,3 +157,15 @@ def test_warp_inbetween_beats_the_crossfade_on_real_motion(joint):
     warp = interpolate(model, a, b, 3, render="warp")[1]
     fade = crossfade(a, b, 3)[1]
     assert lpips_pair(warp, truth, "alex") < lpips_pair(fade, truth, "alex")
+
+
+def test_flow_without_opencv_is_one_clear_error(monkeypatch):
+    """OpenCV is optional (``reseq[flow]``): without it the flow renders say how to get it."""
+    import sys
+
+    from reseq.synth.interpolate import optical_flow
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    img = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ReseqError, match=r"reseq\[flow\]"):
+        optical_flow(img, img)

@@ -135,7 +135,8 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
 @click.option("--render", type=click.Choice(["composite", "warp", "residual", "decode"]),
               default="composite", show_default=True,
               help="composite: real pixels placed by the decoded in-between (sharp); warp: the "
-                   "real frames warped by optical flow towards the decoded in-between; residual: "
+                   "real frames warped by optical flow towards the decoded in-between (needs "
+                   "reseq[flow]); residual: "
                    "decoded frame plus the endpoints' reconstruction errors; decode: the decoded "
                    "frame itself (blurry).")
 @click.option("-o", "--output", required=True,

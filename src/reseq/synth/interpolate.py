@@ -55,6 +55,16 @@ RENDERS = ("composite", "warp", "residual", "decode")
 COMPOSITE_TAU = 0.03
 
 
+
+def _cv2():
+    """OpenCV, an optional dependency (``pip install 'reseq[flow]'``) of the flow renders."""
+    try:
+        import cv2
+    except ImportError:
+        raise ReseqError("optical flow (render 'warp', flow interpolation) needs OpenCV: "
+                         "pip install 'reseq[flow]' (opencv-python-headless)") from None
+    return cv2
+
 def _prepare(z0, z1, t):
     z0 = np.asarray(z0, dtype=np.float64)
     z1 = np.asarray(z1, dtype=np.float64)
@@ -260,7 +270,7 @@ def optical_flow(ref: np.ndarray, target: np.ndarray) -> np.ndarray:
     >>> optical_flow(img, img).max()
     np.float32(0.0)
     """
-    import cv2
+    cv2 = _cv2()
 
     ref, target = np.asarray(ref), np.asarray(target)
     if ref.shape != target.shape or ref.ndim != 3:
@@ -283,7 +293,7 @@ def backward_warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     >>> backward_warp(img, f)[0, :, 0]
     array([1., 2., 3., 3.], dtype=float32)
     """
-    import cv2
+    cv2 = _cv2()
 
     flow = np.asarray(flow, np.float32)
     h, w = flow.shape[:2]
@@ -296,7 +306,7 @@ def _resize_flow(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     h, w = flow.shape[:2]
     if (h, w) == tuple(hw):
         return flow
-    import cv2
+    cv2 = _cv2()
 
     out = cv2.resize(flow, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
     out[..., 0] *= hw[1] / w
