@@ -310,6 +310,21 @@ def test_exact_threshold_is_fast():
     assert time.perf_counter() - t < 5.0
 
 
+def test_flip_budget_ends_the_search(monkeypatch):
+    """The work budget is real: with no flips allowed the search makes no kicks at all (the
+    same path as with no kicks allowed), and the default budget finds a shorter one."""
+    x = np.random.default_rng(1).random((400, 2))
+    D = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    full = order(D).cost
+    monkeypatch.setattr(tsp_mod, "_FLIPS", 0)
+    no_flips = order(D).order
+    monkeypatch.setattr(tsp_mod, "_FLIPS", 250)
+    monkeypatch.setattr(tsp_mod, "_KICK_CAP", 0.0)
+    no_kicks = order(D)
+    assert np.array_equal(no_flips, no_kicks.order)
+    assert full < no_kicks.cost
+
+
 def test_near_optimal_on_random_points():
     """N = 200 random points: the default run within 0.5% of a run with 4x the kicks."""
     D = _random_sq(200, 11)

@@ -18,7 +18,7 @@ from numba import njit
 __all__ = ["alpha_nearest", "ascent", "ils", "local_search", "prim"]
 
 GEO = 0  # per cent of kicks that are geometric (the rest: segment kicks)
-LK = 10  # depth of the Lin-Kernighan move (0: none)
+LK = 20  # depth of the Lin-Kernighan move (0: none)
 LKB = 5  # its breadth at the first level
 TAU = 0.3  # threshold acceptance: a kick is kept when it lengthens the tour by < TAU x mean step
 _U12 = np.uint64(12)
@@ -111,6 +111,7 @@ def _move2(t, pos, a, b, c, d, jr, st):
     if 2 * m > n:
         i = pos[d]
         j = pos[a]
+    st[5] += 1
     _reverse(t, pos, i, j, n)
 
 
@@ -445,9 +446,9 @@ def _added(lk: int) -> np.ndarray:
 
 
 def _state(n: int):
-    # st: queue head, queue length, journal length, journal overflow, journaling on
+    # st: queue head, queue length, journal length, journal overflow, journaling on, flips made
     return (np.zeros(n, np.int64), np.zeros(n, np.uint8),
-            np.zeros((16 * n + 4096, 4), np.int64), np.zeros(5, np.int64))
+            np.zeros((16 * n + 4096, 4), np.int64), np.zeros(6, np.int64))
 
 
 @njit(cache=True, nogil=True)
@@ -649,7 +650,7 @@ def local_search(D, w, nd, nb, t, eps, use_or=True, lk=LK, lkb=LKB):
 
 @njit(cache=True, nogil=True)
 def _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng, q, inq, jr, st, bt, thr,
-         geo, lk, lkb, added):
+         geo, lk, lkb, added, flips):
     """``kicks`` iterations of: a local segment kick (x A B C y -> x C B A y, segments of
     1..span nodes at a random place), local search from its ends, keep if shorter (or longer by
     less than ``thr``) else undo. ``best``/``bt``: the best cost and tour so far (carried over
@@ -659,7 +660,7 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng, q, inq, j
         return cost, best
     done = 0
     tries = 0
-    while done < kicks and tries < 4 * kicks + 100:
+    while done < kicks and tries < 4 * kicks + 100 and st[5] < flips:
         tries += 1
         if _rand(rng, 100) < geo:
             # geometric kick: cut next to a random node and three nodes a short random walk
@@ -742,11 +743,13 @@ def _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng, q, inq, j
 
 
 def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None, tau=TAU,
-        geo=GEO, lk=LK, lkb=LKB):
+        geo=GEO, lk=LK, lkb=LKB, flips=None):
     """Local search then iterated local search of ``t`` in place; returns the exact cost.
 
-    ``rng_state`` is a 1-element uint64 array (advanced in place). With ``deadline`` (a
-    ``time.perf_counter()`` value) the kicks run in chunks and stop once it has passed.
+    ``rng_state`` is a 1-element uint64 array (advanced in place). The kicks stop after
+    ``kicks``, or once the search has made ``flips`` 2-opt moves (a deterministic work budget;
+    ``None``: no limit). With ``deadline`` (a ``time.perf_counter()`` value) the kicks run in
+    chunks and also stop once it has passed.
     """
     import time
 
@@ -758,17 +761,19 @@ def ils(D, w, nd, nb, t, eps, kicks, span, rng_state, chunk=None, deadline=None,
     bt = t.copy()
     thr = tau * cost / len(t)
     best = cost
+    st[5] = 0
+    flips = np.iinfo(np.int64).max if flips is None else int(flips)
     if deadline is None:
         _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, kicks, span, rng_state, q, inq, jr, st,
-             bt, thr, geo, lk, lkb, added)
+             bt, thr, geo, lk, lkb, added, flips)
     else:
         # chunks of whole 256-kick periods (the walk returns to the best tour after each), so
         # a run cut into chunks is the run in one piece
         chunk = 256 * max(1, (chunk or kicks // 64) // 256)
         left = kicks
-        while left > 0 and time.perf_counter() < deadline:
+        while left > 0 and st[5] < flips and time.perf_counter() < deadline:
             k = min(chunk, left)
             cost, best = _ils(D, w, nd, nb, nbd, t, pos, cost, best, eps, k, span, rng_state, q,
-                              inq, jr, st, bt, thr, geo, lk, lkb, added)
+                              inq, jr, st, bt, thr, geo, lk, lkb, added, flips)
             left -= k
     return tour_cost(D, w, nd, t)
