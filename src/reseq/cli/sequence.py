@@ -63,6 +63,12 @@ def _frame_options(f):
     return f
 
 
+_effort_option = click.option(
+    "--effort", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    help="Search effort of the path solver: a multiplier of its work and time (the result stays "
+         "deterministic; 4 gives a slightly shorter path in 4x the time).")
+
+
 def _output_options(required: bool = True):
     def deco(f):
         opts = [
@@ -358,10 +364,7 @@ def _precheck(o: dict, others=()) -> None:
 @click.argument("source")
 @click.option("--start", help="First frame: a file name or 0-based frame number.")
 @click.option("--end", help="Last frame: a file name or 0-based frame number.")
-@click.option("--effort", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True,
-              help="Search effort of the path solver: a multiplier of its work and time (the "
-                   "result stays deterministic; 4 gives a slightly shorter path in 4x the time).")
+@_effort_option
 @_output_options()
 @_frame_options
 def order_cmd(source: str, start: str | None, end: str | None, effort: float, **o) -> None:
@@ -405,10 +408,7 @@ def order_cmd(source: str, start: str | None, end: str | None, effort: float, **
 @click.option("--sample", "sample_m", type=click.IntRange(min=2),
               help="Sample the loop uniformly into M frames (paper Figure 3).")
 @click.option("--only", help="Loop over just these frames F1,F2,... (names or numbers).")
-@click.option("--effort", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True,
-              help="Search effort of the path solver: a multiplier of its work and time (the "
-                   "result stays deterministic; 4 gives a slightly shorter path in 4x the time).")
+@_effort_option
 @_output_options()
 @_frame_options
 def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m: int | None,

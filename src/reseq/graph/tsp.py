@@ -412,8 +412,8 @@ def _path_from_cycle(t: np.ndarray, dummy: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 def _kicks(n: int, effort: float = 1.0) -> int:
-    """Kicks of each iterated local search: a function of N and ``effort`` only (never of the
-    clock)."""
+    """Nominal kicks of each iterated local search (the work budget's unit, see the module doc):
+    a function of N and ``effort`` only, never of the clock."""
     return max(1, round(effort * min(50_000, max(4_000, 10 * n))))
 
 
