@@ -231,6 +231,12 @@ def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
     raise ValueError(method)
 
 
+def model_config(args: argparse.Namespace) -> dict:
+    """The all-clip model's training settings (part of its cache key)."""
+    return {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
+                                          "perceptual", "seed", "recon")}
+
+
 def prepare(args: argparse.Namespace) -> tuple[list[str], dict, list[dict], dict, dict, dict]:
     """Clips, leave-out cases and the (cached) models: ``(names, eval_frames, cases, models,
     info, clip_info)``; prints the training summary."""
@@ -252,8 +258,7 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict, list[dict], dict
             for n, arr in train_frames.items()}
     per_clip_train = {n: squash(arr[kept[n]], args.size) for n, arr in train_frames.items()}
     train = np.concatenate(list(per_clip_train.values()))
-    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
-                                         "perceptual", "seed", "recon")}
+    cfg = model_config(args)
     torch.manual_seed(args.seed)
     cache = cache_dir("synth-bench")
     print(f"# load {uptime()}")
@@ -343,8 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     names, eval_frames, cases, models, info, clip_info = prepare(args)
-    cfg = {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
-                                         "perceptual", "seed", "recon")}
+    cfg = model_config(args)
     nets = [n.strip() for n in args.net.split(",") if n.strip()]
     methods = [m for m in METHODS if m in args.methods.split(",")]
     for m in (DEFAULT, "crossfade", "nearest"):

@@ -55,7 +55,6 @@ RENDERS = ("composite", "warp", "residual", "decode")
 COMPOSITE_TAU = 0.03
 
 
-
 def _cv2():
     """OpenCV, an optional dependency (``pip install 'reseq[flow]'``) of the flow renders."""
     try:
@@ -64,6 +63,7 @@ def _cv2():
         raise ReseqError("optical flow (render 'warp', flow interpolation) needs OpenCV: "
                          "pip install 'reseq[flow]' (opencv-python-headless)") from None
     return cv2
+
 
 def _prepare(z0, z1, t):
     z0 = np.asarray(z0, dtype=np.float64)
@@ -199,8 +199,8 @@ def render_from_guides(a: np.ndarray, b: np.ndarray, rec0: np.ndarray, rec1: np.
     ``a``, ``b``: the real endpoints, ``(H, W, 3)`` uint8; ``rec0``, ``rec1``: their
     reconstructions and ``guides``: one picture of each in-between (normally the decoded
     ``D(z_t)``), all with values in [0, 255] (uint8 or float) at one working size ``(h, w)``
-    (any; flows and weights are resized to ``(H, W)``). Putting a cross-fade of ``rec0`` and ``rec1`` in ``guides`` instead is the
-    ablation that takes the latent path out. ``render``:
+    (any; flows and weights are resized to ``(H, W)``). Putting a cross-fade of ``rec0`` and
+    ``rec1`` in ``guides`` instead is the ablation that takes the latent path out. ``render``:
 
     * ``"composite"``: per pixel ``w a + (1 - w) b`` with ``w`` from :func:`composite_weights`
       of the guide against ``rec0`` and ``rec1``;
@@ -327,7 +327,8 @@ def flow_interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     >>> flow_interpolate(a, a, 2).shape
     (2, 16, 16, 3)
     """
-    a, b = _resize(a, np.asarray(a).shape[:2]), np.asarray(b)
+    a = _resize(a, np.asarray(a).shape[:2])  # checks (H, W, 3) uint8; same size: unchanged
+    b = np.asarray(b)
     if b.shape != a.shape:
         raise ReseqError(f"endpoints differ in shape: {a.shape} and {b.shape}")
     f01, f10 = optical_flow(a, b), optical_flow(b, a)
