@@ -102,7 +102,9 @@ def test_caches_skip_network_and_gemm_on_second_run(kenney, monkeypatch, tmp_pat
     def no_network(*args, **kwargs):
         raise AssertionError("the network ran although features were cached")
 
-    monkeypatch.setattr(dmod._feat, "normalized_features", no_network)
+    import reseq.features
+
+    monkeypatch.setattr(reseq.features, "normalized_features", no_network)
     # same frames in another order: the matrix cache answers, rows follow the new order
     stats: dict = {}
     rev = np.arange(len(frames))[::-1]
@@ -112,6 +114,18 @@ def test_caches_skip_network_and_gemm_on_second_run(kenney, monkeypatch, tmp_pat
     stats = {}
     Dc = distance_matrix(frames, metric="cosine", progress=False, cache=True, stats=stats)
     assert not stats["matrix_cached"] and Dc.shape == D1.shape and np.all(Dc[~np.eye(5, dtype=bool)] > 0)
+
+
+def test_cli_imports_neither_torch_nor_scipy_stats():
+    # a warm `reseq order` reads its matrix from the cache: importing torch (about 2 s) or
+    # scipy.stats (about 1 s) there would be most of its time
+    import subprocess
+    import sys
+
+    code = ("import sys, reseq.cli, reseq.cli.sequence, reseq.distances, reseq.evaluate; "
+            "print(sorted(m for m in ('torch', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_squared_euclidean_small():

@@ -44,6 +44,16 @@ def test_equals_brute_force_and_scipy_on_random_permutations():
             assert k == pytest.approx((1 - tau) / 2, abs=1e-12)
 
 
+def test_equals_scipy_count_on_long_orders():
+    # the bitwise count at lengths around powers of two (where the number of passes changes)
+    rng = np.random.default_rng(1)
+    for m in [255, 256, 257, 1024, 4097]:
+        p = rng.permutation(m) * 7 - 3
+        tau = stats.kendalltau(np.arange(m), p).statistic
+        assert discordant_pairs(p) == round((1 - tau) * m * (m - 1) / 4)
+    assert discordant_pairs(np.arange(5000)[::-1]) == 5000 * 4999 // 2
+
+
 def test_ranks_need_not_be_zero_based_and_short_orders():
     assert kendall_tau_distance([10, 30, 20]) == kendall_tau_distance([0, 2, 1])
     assert kendall_tau_distance([]) == 0.0

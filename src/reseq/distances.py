@@ -41,9 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import features as _feat
 from ._util import cache_dir, progress
 from .errors import ReseqError
 
@@ -95,6 +93,8 @@ def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: in
     float64.
     Returns a symmetric, non-negative float64 matrix with an exact zero diagonal.
     """
+    import torch  # imported here: a matrix read from the cache needs no torch
+
     gram = np.zeros((n, n), dtype=np.float64)
     starts = range(0, dim, max(1, block_cols))
     for a in progress(starts, desc, total=len(starts), enabled=show and len(starts) > 1, unit="block"):
@@ -141,6 +141,8 @@ class _FeatureStore:
 
     def __init__(self, images: np.ndarray, net: str, metric: str, use_cache: bool, budget: int,
                  show: bool):
+        from . import features as _feat
+
         self.net = net
         self.h, self.w = images.shape[1:3]
         self.dim = _feat.feature_dim(net, self.h, self.w)
@@ -183,6 +185,8 @@ class _FeatureStore:
         batch = int(max(1, min(32, budget // 8 // per_frame)))
         bar = progress(range(0, len(todo), batch), f"features ({self.net})",
                        total=(len(todo) + batch - 1) // batch, enabled=show, unit="batch")
+        from . import features as _feat
+
         for s in bar:
             idx = todo[s:s + batch]
             feats = _feat.normalized_features(images[idx], self.net)

@@ -5,9 +5,10 @@ order ``psi`` of ``m`` frames (``psi[i]`` is the true index of the frame shown a
 
     kappa(psi) = 2 / (m (m - 1)) * #{(i, j) : i < j and psi[i] > psi[j]}
 
-0 is the true order, 1 its reversal. The discordant pairs are counted in O(m log m) with
-:func:`scipy.stats.kendalltau` (no ties in a permutation, so tau-b = 1 - 2 * kappa) and rounded to
-the exact integer count, so the value is reproducible to the last bit.
+0 is the true order, 1 its reversal. The discordant pairs are counted exactly, in integers, in
+O(m log m) numpy passes (one per bit of the ranks: a pair is discordant at the highest bit where
+the ranks differ). The count equals the one from :func:`scipy.stats.kendalltau` (tested), without
+importing ``scipy.stats``, which costs about a second in every ``reseq order``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 from ..errors import ReseqError
 
@@ -43,9 +43,19 @@ def discordant_pairs(order: Sequence[int] | np.ndarray) -> int:
     m = arr.size
     if m < 2:
         return 0
-    pairs = m * (m - 1) // 2
-    tau = stats.kendalltau(np.arange(m), arr).statistic
-    return round((1.0 - float(tau)) * pairs / 2.0)
+    ranks = np.empty(m, dtype=np.int64)
+    ranks[np.argsort(arr, kind="stable")] = np.arange(m)
+    total = 0
+    for b in range(int(m - 1).bit_length()):
+        # pairs i < j with equal rank bits above b, bit b set at i and clear at j
+        group = ranks >> (b + 1)
+        idx = np.argsort(group, kind="stable")  # keeps the order of positions in each group
+        g, bit = group[idx], (ranks[idx] >> b) & 1
+        ones = np.cumsum(bit)
+        first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        before = np.repeat(ones[first] - bit[first], np.diff(np.r_[first, m]))
+        total += int((ones - bit - before)[bit == 0].sum())
+    return total
 
 
 def kendall_tau_distance(order: Sequence[int] | np.ndarray) -> float:
