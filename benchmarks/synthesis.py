@@ -32,6 +32,17 @@ known. The ``oracle`` columns look at the answer: bounds, not methods. The compo
 constants (tau, sigma) were chosen on the clips in ``TUNED``; the summary also gives the
 default's wins on the other clips alone.
 
+Per-hole test-time adaptation (opt-in: ``--methods all`` or name them): for each hole a copy of
+the clip's model is fine-tuned on the two outer frames alone (:func:`adapt_pair`:
+``--adapt-steps`` Adam steps, default 200 at ``--adapt-lr`` 1e-3, L1 loss; decoder only, encoder
+frozen, unless ``--adapt-train all``; ``--adapt-perceptual W`` adds W times their AlexNet
+LPIPS), so that ``D(z_A) ~ A`` and ``D(z_B) ~ B`` become sharp, and then ``adapt-slerp``
+decodes the slerp in-betweens, ``adapt-slerp+comp`` composites as the default render does, and
+``adapt-no-path+comp`` is that composite's ablation (the cross-fade of the adapted
+reconstructions as the guide). ``adapt-z-*``: the two latent codes are free parameters too
+(``--adapt-code-lr``, initialised at the encoder means). Each costs seconds per hole; the
+summary reports them.
+
 ``--clip-interp W`` adds the VAE's interpolation term to the per-clip fine-tuning (decode the
 slerp of two training frames' codes and match the real frame between them; held-out frames
 are never used): a way to train the latent path itself to carry the motion.
@@ -56,6 +67,10 @@ Full run (defaults: 128 px, latent 128, MSE + 0.01 KL, 20 all-clip epochs of 16 
 The same with the interpolation term in the per-clip fine-tuning (about 11 more minutes)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --no-progress --clip-interp 1
+
+With the per-hole adaptation columns as well (about 30 more minutes on one core)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --no-progress --methods all
 
 The previous setting (one 64 px model, BCE + 1.0 KL, latent 64, 100 epochs; no per-clip models)::
 
@@ -87,6 +102,10 @@ from reseq.synth.vae import CHECKPOINT_VERSION, save_checkpoint, to_tensor  # no
 METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "no-path+comp",
            "vae-slerp+warp", "no-path+warp", "flow", "crossfade", "nearest", "oracle+comp",
            "oracle+warp", "oracle-flow"]
+# per-hole test-time adaptation (opt-in with --methods: seconds per hole each)
+ADAPT_METHODS = ["adapt-slerp", "adapt-slerp+comp", "adapt-no-path+comp", "adapt-z-slerp",
+                 "adapt-z-slerp+comp", "adapt-z-no-path+comp"]
+ALL_METHODS = METHODS + ADAPT_METHODS
 DEFAULT = "vae-slerp+comp"  # what `reseq vae interpolate` and `--synthesize` produce
 # clips whose leave-out cases were looked at while choosing the composite render and its
 # tau / sigma (2026-11-29); the other clips were not
@@ -199,8 +218,92 @@ def oracle_flow(a: np.ndarray, b: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return render_from_guides(a, b, a, b, truth, t, render="warp")
 
 
+def adapt_pair(model, a: np.ndarray, b: np.ndarray, steps: int = 200, lr: float = 1e-3,
+               codes: bool = False, code_lr: float = 1e-2, train: str = "decoder",
+               perceptual: float = 0.0, seed: int = 0) -> tuple[object, np.ndarray, float]:
+    """Per-hole test-time fine-tuning: a copy of ``model`` fitted to the two endpoints alone.
+
+    ``steps`` Adam steps (``lr``) on the mean absolute error between the decoded codes and
+    ``a``, ``b`` (squashed to the model's size), plus ``perceptual`` times their AlexNet LPIPS
+    (:func:`reseq.synth.vae.perceptual_loss`). ``train="decoder"`` fits only the decoder, the
+    codes being the encoder means (encoder frozen); ``"all"`` the encoder too. With ``codes``
+    the two codes are free parameters as well (``code_lr``), initialised at the encoder means.
+    Returns ``(adapted model, codes (2, dim) float32, seconds)``; deterministic for ``seed``.
+    """
+    import copy
+
+    from torch.nn import functional as F
+
+    from reseq.synth.vae import perceptual_loss
+
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    m = copy.deepcopy(model)
+    m.eval()
+    x = to_tensor(np.stack([a, b]), m.config.size)
+    with torch.no_grad():
+        mu = m.encode(x)[0]
+    dec = [*m.fc_dec.parameters(), *m.decoder.parameters()]
+    params = list(m.parameters()) if train == "all" else dec
+    for p in m.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    groups = [{"params": params, "lr": lr}]
+    z = torch.nn.Parameter(mu.clone()) if codes else None
+    if z is not None:
+        groups.append({"params": [z], "lr": code_lr})
+    opt = torch.optim.Adam(groups)
+    for _ in range(steps):
+        zz = z if z is not None else (m.encode(x)[0] if train == "all" else mu)
+        xh = m.decode(zz)
+        loss = F.l1_loss(xh, x)
+        if perceptual > 0:
+            loss = loss + perceptual * perceptual_loss(xh, x) / len(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        zf = z.detach() if z is not None else m.encode(x)[0]
+    return m, zf.numpy().astype(np.float32), time.perf_counter() - t0
+
+
+def adapted(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
+            memo: dict, opts: dict) -> np.ndarray:
+    """The ``adapt-*`` methods: slerp between the two endpoint codes of the per-hole adapted
+    model (:func:`adapt_pair`, once per hole and variant, kept in ``memo``), then decoded
+    (``adapt-slerp``), composited as the default render does (``adapt-slerp+comp``), or the
+    composite's ablation with the cross-fade of the adapted reconstructions as the guide
+    (``adapt-no-path+comp``). ``adapt-z-*``: the two codes are optimised as well."""
+    from reseq.synth import decode
+    from reseq.synth.interpolate import render_from_guides, slerp
+
+    codes = method.startswith("adapt-z-")
+    if codes not in memo:
+        memo[codes] = adapt_pair(model, a, b, codes=codes, **opts)
+    m, z, _ = memo[codes]
+    t = np.arange(1, steps + 1) / (steps + 1)
+    path = slerp(z[0].astype(np.float64), z[1].astype(np.float64), t).astype(np.float32)
+    hw = a.shape[:2]
+    if method.endswith("-slerp"):
+        return decode(m, path, out_hw=hw)
+    size = m.config.size
+    work = tuple(max(1, round(x * size / max(hw))) for x in hw)
+    rec = decode(m, z, out_hw=work)
+    if method.endswith("no-path+comp"):
+        rf = rec.astype(np.float32)
+        guides = np.stack([(1 - ti) * rf[0] + ti * rf[1] for ti in t])
+    else:
+        guides = decode(m, path, out_hw=work)
+    return render_from_guides(a, b, rec[0], rec[1], guides, t, render="composite",
+                              sigma=size / 64)
+
+
 def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
-               truth: np.ndarray | None = None) -> np.ndarray:
+               truth: np.ndarray | None = None, memo: dict | None = None,
+               adapt_opts: dict | None = None) -> np.ndarray:
     """In-betweens at ``a``'s size from the outer frames ``a``, ``b`` (all methods get the same;
     only the ``oracle+`` bounds also see ``truth``).
 
@@ -219,6 +322,9 @@ def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
         guide, render = method.split("+")
         render = {"comp": "composite", "warp": "warp"}[render]
         return guided(model, a, b, steps, render, guide, truth)
+    if method.startswith("adapt-"):
+        return adapted(method, model, a, b, steps, {} if memo is None else memo,
+                       adapt_opts or {})
     if method == "flow":
         return flow_interpolate(a, b, steps)
     if method == "oracle-flow":
@@ -334,7 +440,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
     p.add_argument("--methods", default=",".join(METHODS),
-                   help="comma-separated subset of: " + ", ".join(METHODS))
+                   help="comma-separated subset of: " + ", ".join(ALL_METHODS) + " (default: "
+                        "all but the adapt- ones; 'all' = every method)")
+    p.add_argument("--adapt-steps", type=int, default=200,
+                   help="adapt- methods: Adam steps of per-hole fine-tuning on the two endpoints")
+    p.add_argument("--adapt-lr", type=float, default=1e-3, help="adapt- methods: learning rate")
+    p.add_argument("--adapt-code-lr", type=float, default=1e-2,
+                   help="adapt-z- methods: learning rate of the two free latent codes")
+    p.add_argument("--adapt-train", choices=["decoder", "all"], default="decoder",
+                   help="adapt- methods: fine-tune the decoder only, or encoder and decoder")
+    p.add_argument("--adapt-perceptual", type=float, default=0.0,
+                   help="adapt- methods: weight of an AlexNet LPIPS term next to the L1 one")
     p.add_argument("--out", help="write all results as JSON here")
     p.add_argument("--csv", help="write per-case rows as CSV here")
     p.add_argument("--no-progress", action="store_true")
@@ -350,7 +466,14 @@ def main(argv: list[str] | None = None) -> int:
     names, eval_frames, cases, models, info, clip_info = prepare(args)
     cfg = model_config(args)
     nets = [n.strip() for n in args.net.split(",") if n.strip()]
-    methods = [m for m in METHODS if m in args.methods.split(",")]
+    chosen = set(ALL_METHODS) if args.methods == "all" else set(args.methods.split(","))
+    unknown = chosen - set(ALL_METHODS)
+    if unknown:
+        raise SystemExit(f"unknown method(s): {', '.join(sorted(unknown))}")
+    methods = [m for m in ALL_METHODS if m in chosen]
+    adapt_opts = {"steps": args.adapt_steps, "lr": args.adapt_lr, "code_lr": args.adapt_code_lr,
+                  "train": args.adapt_train, "perceptual": args.adapt_perceptual,
+                  "seed": args.seed}
     for m in (DEFAULT, "crossfade", "nearest"):
         if m not in methods:
             methods.append(m)
@@ -360,9 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         s, gap = c["start"], c["gap"]
         a, b = arr[s], arr[s + gap]
         truth = arr[s + 1:s + gap]
-        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1, truth) for m in methods}
+        memo: dict = {}
+        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1, truth, memo, adapt_opts)
+                 for m in methods}
+        secs = {f"adapt_seconds{'_z' if k else ''}": v[2] for k, v in memo.items()}
         for net in nets:
-            row = {"clip": c["clip"], "gap": gap, "start": s, "net": net}
+            row = {"clip": c["clip"], "gap": gap, "start": s, "net": net, **secs}
             for m in methods:
                 row[m] = float(np.mean([lpips_pair(x, y, net)
                                         for x, y in zip(synth[m], truth, strict=True)]))
@@ -408,13 +534,28 @@ def main(argv: list[str] | None = None) -> int:
                   f"frame in {near:.0%}; the composite without the latent path "
                   f"{w('no-path+comp')}; slerp+warp {w('vae-slerp+warp')}, without the latent "
                   f"path {w('no-path+warp')}; classic flow (no VAE) {w('flow')}\n")
+            if any(m.startswith("adapt-") for m in methods):
+                print(f"gap {gap} ({net}), per-hole adaptation ({args.adapt_steps} steps): "
+                      f"decoded slerp {w('adapt-slerp')}, composite {w('adapt-slerp+comp')}, "
+                      f"its no-path ablation {w('adapt-no-path+comp')}; with the codes "
+                      f"optimised: decoded {w('adapt-z-slerp')}, composite "
+                      f"{w('adapt-z-slerp+comp')}, no path {w('adapt-z-no-path+comp')}\n")
+
+    for key, label in (("adapt_seconds", "decoder"), ("adapt_seconds_z", "decoder + codes")):
+        secs = [r[key] for r in rows if key in r and r["net"] == nets[0]]
+        if secs:
+            print(f"# per-hole adaptation ({label}, {args.adapt_steps} steps, "
+                  f"train {args.adapt_train}): {np.mean(secs):.1f} s per hole "
+                  f"(max {np.max(secs):.1f}) over {len(secs)} holes")
 
     total = time.perf_counter() - t_start
     print(f"# total {total:.0f} s (training, synthesis and LPIPS); load {uptime()}")
     if args.out:
         Path(args.out).write_text(json.dumps({"config": {**cfg, **{
             k: getattr(args, k) for k in ("clip_steps", "clip_batch", "clip_lr", "eval_size",
-                                          "clip_interp", "clip_span")}},
+                                          "clip_interp", "clip_span", "methods",
+                                          "adapt_steps", "adapt_lr", "adapt_code_lr",
+                                          "adapt_train", "adapt_perceptual")}},
             "training": {k: v for k, v in info.items() if k != "history"},
             "per_clip": clip_info, "loss_history": info.get("history"), "seconds": total,
             "summary": summary, "cases": rows}, indent=1))

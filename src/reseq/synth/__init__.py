@@ -55,13 +55,37 @@ the same weights computed against a cross-fade of the two reconstructions instea
 decoded slerp in-between) shows where its gap-4 win comes from: from compositing the sharp real
 frames rather than ghosting them, not from the latent path -- which decides only where the time
 prior is silent, at the middle frame of gap 2 (where the ablation is just the cross-fade).
-Tried on the seven clips above and not adopted: optimising the decoder and the two endpoint
-codes on the endpoints before decoding (test-time refinement; gap-4 AlexNet, decoded
-in-betweens 0.270 -> 0.077 after 400 Adam steps on four clips where the cross-fade is 0.035,
-0.280 -> 0.166 after 150 on four others against 0.134; the residual render on top of it won
-38% and 57% of those holes against the cross-fade, and it costs seconds per pair); composite
-weights without the time prior (worse), or thresholded to 0/1 (lower gap-4 means, fewer
-wins). :mod:`reseq.synth.vae` has what was tried for sharper decoded frames.
+Tried on the seven clips above and not adopted: composite weights without the time prior
+(worse), or thresholded to 0/1 (lower gap-4 means, fewer wins). :mod:`reseq.synth.vae` has
+what was tried for sharper decoded frames.
+
+Per-hole test-time fine-tuning (the ``adapt-`` columns; ``--methods all``, 34 minutes in all on
+one core): for each hole a copy of the clip's model is fitted to the two outer frames alone --
+200 Adam steps (lr 1e-3, L1) on the decoder with the encoder frozen (``adapt``), or on the
+decoder and the two codes, initialised at the encoder means (``adapt-z``, codes at lr 1e-2) --
+then the slerp is decoded (``slerp``), composited as the default does (``+comp``), or
+composited without the path (``no path``: the adapted reconstructions cross-faded as the
+guide). 9.3 s per hole on one core, seeded and deterministic::
+
+    gap/net   adapt slerp  adapt+comp   adapt no path  adapt-z slerp adapt-z+comp adapt-z no path
+    2 alex    0.076 (5%)   0.052 (55%)  0.046 (0%)     0.076 (2%)    0.052 (40%)  0.046 (0%)
+    4 alex    0.089 (8%)   0.055 (70%)  0.056 (72%)    0.087 (10%)   0.055 (70%)  0.056 (72%)
+    2 vgg     0.110 (0%)   0.069 (42%)  0.067 (0%)     0.111 (0%)    0.069 (40%)  0.067 (0%)
+    4 vgg     0.128 (2%)   0.079 (90%)  0.080 (98%)    0.126 (2%)    0.079 (90%)  0.080 (98%)
+
+It sharpens the decoded in-betweens a lot (gap 4: 0.205 -> 0.089 AlexNet, 0.272 -> 0.128 VGG;
+better than the plain slerp in every hole) and they still lose to the cross-fade in 90 - 98%
+of the holes: the endpoints come out nearly exact, the half-way code still decodes to a blend.
+Composited, the gap-4 means drop by 0.002 below the default's (0.055 / 0.079) but fewer holes
+are won (70% / 90%), its own no-path ablation does as well (0.056 / 0.080; head to head the path
+wins 48% / 42% of the gap-4 holes) -- the sharper reconstructions are better evidence for
+placing the real pixels, not motion -- and at gap 2 it is worse than the cross-fade (0.052
+against 0.046 AlexNet). Free codes change nothing (0.002 at most). A pilot on the seven clips
+above (one gap-4 hole each; cross-fade 0.105 / 0.140) found no better setting: 400 steps
+decode the in-betweens at 0.129 / 0.179 instead of 0.135 / 0.180 while the endpoints reach
+0.028 / 0.049; encoder and decoder together cost 20 s per hole and decode worse (0.190 /
+0.256); an AlexNet LPIPS term in the loss fits AlexNet, not VGG (100 steps at lr 3e-4, weight
+1: endpoints 0.049 / 0.161, in-betweens 0.137 / 0.252). Not adopted.
 
 Can the latent path contribute? ``render="warp"`` (slerp+warp: the real endpoints warped by
 DIS optical flow from their reconstructions to ``D(z_t)``, then composited) was built to let it

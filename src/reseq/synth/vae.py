@@ -39,7 +39,12 @@ What limits plain decoded frames, measured the same way (cross-fade: 0.058 on th
 * an **interpolation term** (``times=``, ``interp=``: decode the slerp of two training frames'
   codes and compare with the real frame between them, using the clip's order) made it worse in
   the same budget (0.181 vs 0.107 on ``cart_synfig_eye_open``, grid 8): it costs
-  reconstruction sharpness first. Off by default.
+  reconstruction sharpness first. Off by default;
+* **per-hole fitting** -- fine-tuning the decoder on the two endpoints alone for 200 steps
+  before decoding (``benchmarks/synthesis.py``, ``adapt-`` columns; 9 s per pair) brings the
+  endpoints' reconstructions close to exact and the slerp in-betweens of the 40 gap-4 holes from
+  0.205 to 0.089 (cross-fade 0.059): sharper, but a half-way code still decodes to a blend
+  (numbers in :mod:`reseq.synth`).
 
 Optionally ``perceptual * LPIPS(x_hat, x)`` is added (:func:`perceptual_loss`, our own AlexNet
 LPIPS from :mod:`reseq.features`; off by default). Measured earlier on 7 dev clips (64 px model,
