@@ -342,3 +342,16 @@ def test_one_fixed_end_heuristic(lpips):
     assert s.cost >= order(D).cost - 1e-12
     assert order(D[:2, :2], end=0).order.tolist() == [1, 0]
     assert loop(D[:3, :3]).order.tolist() == [0, 1, 2]
+
+
+def test_warm_up_loads_the_search_kernels():
+    # the CLI calls warm_up in a thread while frames decode; it must leave every kernel of a
+    # real solve loaded, or the solve pays the load again
+    import subprocess
+    import sys
+
+    code = ("from reseq.graph import tsp, _kernels as K; tsp.warm_up(); "
+            "print(all(len(f.signatures) > 0 for f in (K._ils, K.ascent, K.alpha_nearest, "
+            "K._local_search, K.prim, K.neighbour_distances)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

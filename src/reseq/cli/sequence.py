@@ -122,10 +122,19 @@ class _Run:
     t0: float = field(default_factory=time.perf_counter)
 
     # -- loading -----------------------------------------------------------------------------
-    def load(self, keys: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Load, resolve frame names in ``keys`` (to SOURCE numbers), shuffle, measure D."""
+    def load(self, keys: dict[str, Any] | None = None, solver: bool = False) -> dict[str, Any]:
+        """Load, resolve frame names in ``keys`` (to SOURCE numbers), shuffle, measure D.
+
+        ``solver``: the command will solve a path or cycle, so the search kernels are loaded in
+        a background thread meanwhile."""
         from ..frames import frame_index, load_frames
 
+        if solver:
+            import threading
+
+            from ..graph.tsp import warm_up
+
+            threading.Thread(target=warm_up, daemon=True).start()
         o = self.opts
         t = time.perf_counter()
         frames = load_frames(self.source, size=o["size"], every=o["every"], progress=True)
@@ -377,7 +386,7 @@ def order_cmd(source: str, start: str | None, end: str | None, effort: float, **
 
     _precheck(o)
     run = _Run("order", source, o)
-    keys = run.load({"start": start, "end": end})
+    keys = run.load({"start": start, "end": end}, solver=True)
     if o["remove_outliers"]:
         run.remove_outliers(o["outlier_k"], o["outlier_q"])
     s = None if keys["start"] is None else run.working(keys["start"], "--start")
@@ -428,7 +437,7 @@ def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m:
         raise ReseqError("--only needs at least two comma-separated frames, e.g. --only 0,3,5")
     _precheck(o)
     run = _Run("loop", source, o)
-    resolved = run.load({"only": only_list})
+    resolved = run.load({"only": only_list}, solver=True)
     if only_list:
         keep = sorted({run.working(k, f"--only {name}")
                        for k, name in zip(resolved["only"], only_list, strict=True)})

@@ -681,3 +681,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     if c[1] > c[-1]:
         c = [c[0], *c[1:][::-1]]
     return _make_path(A, c, closed=True)
+
+
+def warm_up() -> None:
+    """Load the compiled search kernels (numba's on-disk cache, about 0.5 s) by solving a tiny
+    instance. Interfaces call it in a background thread while frames are being decoded, so
+    that a warm ``reseq order`` does not pay the load inside its solve."""
+    x = np.linspace(0.0, 1.0, 3 * EXACT_MAX)
+    order((x[:, None] - x[None, :]) ** 2, effort=0.01)
