@@ -43,6 +43,20 @@ reconstructions as the guide). ``adapt-z-*``: the two latent codes are free para
 (``--adapt-code-lr``, initialised at the encoder means). Each costs seconds per hole; the
 summary reports them.
 
+Latent-conditioned warping (opt-in: ``--methods warpnet-path,warpnet-no-path``): ONE small
+U-Net (:class:`WarpNet`, base width ``--warp-width``) over all clips sees, squashed to 64 px,
+the two real endpoints, their reconstructions, the guide and t, and predicts two backward flows
+(t->A, t->B) and a blend mask (added to the cross-fade's ``logit(1 - t)``, so an untrained net
+is the cross-fade); the flows and mask are upsampled and applied to the real endpoints at the
+evaluation size (:func:`warp_render`, ``grid_sample``): ``M warp(A) + (1 - M) warp(B)``. It is
+trained (:func:`train_warpnet`: seeded Adam, ``--warp-steps`` steps of ``--warp-batch`` at
+``--warp-lr``, cosine decay, L1 at 64 px, random A/B swap and horizontal flip) on the tuples
+(i, i+j, i+2j), j = 1, 2, and the quarter frames of (i, .., i+4j), j = 1, 2, whose three frames
+are all training frames (no held-out frame is ever seen). ``warpnet-path``: the guide is the
+decoded slerp in-between ``D(slerp(z_A, z_B; t))`` of the clip's model; ``warpnet-no-path``,
+its ablation, the same net trained the same way with the cross-fade of the two reconstructions
+as the guide. Both nets are cached (``warpnet-<key>.pt``); the summary gives their head to head.
+
 ``--clip-interp W`` adds the VAE's interpolation term to the per-clip fine-tuning (decode the
 slerp of two training frames' codes and match the real frame between them; held-out frames
 are never used): a way to train the latent path itself to carry the motion.
@@ -105,7 +119,9 @@ METHODS = ["vae-slerp", "vae-lerp", "vae-slerp+res", "vae-slerp+comp", "no-path+
 # per-hole test-time adaptation (opt-in with --methods: seconds per hole each)
 ADAPT_METHODS = ["adapt-slerp", "adapt-slerp+comp", "adapt-no-path+comp", "adapt-z-slerp",
                  "adapt-z-slerp+comp", "adapt-z-no-path+comp"]
-ALL_METHODS = METHODS + ADAPT_METHODS
+# the latent-conditioned warping in-betweener and its no-path ablation (opt-in with --methods)
+WARP_METHODS = ["warpnet-path", "warpnet-no-path"]
+ALL_METHODS = METHODS + ADAPT_METHODS + WARP_METHODS
 DEFAULT = "vae-slerp+comp"  # what `reseq vae interpolate` and `--synthesize` produce
 # clips whose leave-out cases were looked at while choosing the composite render and its
 # tau / sigma (2026-11-29); the other clips were not
@@ -337,6 +353,210 @@ def synthesize(method: str, model, a: np.ndarray, b: np.ndarray, steps: int,
     raise ValueError(method)
 
 
+# ---------------------------------------------------------------------------------------------
+# Latent-conditioned warping in-betweener (opt-in: --methods warpnet-path,warpnet-no-path)
+
+WARP_SIZE = 64  # the network's working size (inputs squashed to WARP_SIZE x WARP_SIZE)
+# (span n, position m) of the training tuples (i, i+m, i+n): triplets (i, i+j, i+2j), j = 1, 2,
+# and the quarter frames of quintuples (i, i+j, .., i+4j), j = 1, 2
+WARP_TUPLES = [(2, 1), (4, 2), (4, 1), (4, 3), (8, 2), (8, 6)]
+
+
+class WarpNet(torch.nn.Module):
+    """A small U-Net: ``(N, 16, 64, 64)`` inputs (A, B, their reconstructions, the guide, t)
+    -> two backward flows (t->A, t->B, normalised grid units) and a blend-mask logit, added to
+    the cross-fade's ``logit(1 - t)`` so that an untrained net is the cross-fade."""
+
+    def __init__(self, cin: int = 16, w: int = 16):
+        super().__init__()
+        nn = torch.nn
+
+        def block(i, o, stride=1, convs=2):
+            layers = [nn.Conv2d(i, o, 3, stride, 1), nn.LeakyReLU(0.1)]
+            for _ in range(convs - 1):
+                layers += [nn.Conv2d(o, o, 3, 1, 1), nn.LeakyReLU(0.1)]
+            return nn.Sequential(*layers)
+
+        self.e1 = block(cin, w, convs=1)            # 64
+        self.e2 = block(w, 2 * w, 2)                # 32
+        self.e3 = block(2 * w, 3 * w, 2)            # 16
+        self.e4 = block(3 * w, 4 * w, 2)            # 8
+        self.d3 = block(7 * w, 3 * w)               # 16
+        self.d2 = block(5 * w, 2 * w)               # 32
+        self.d1 = block(3 * w, w, convs=1)          # 64
+        self.head = nn.Conv2d(w, 5, 3, 1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.nn import functional as F
+
+        def up(a, b):
+            return torch.cat([F.interpolate(a, size=b.shape[-2:], mode="bilinear",
+                                            align_corners=False), b], 1)
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        e3 = self.e3(e2)
+        e4 = self.e4(e3)
+        d3 = self.d3(up(e4, e3))
+        d2 = self.d2(up(d3, e2))
+        return self.head(self.d1(up(d2, e1)))
+
+
+def warp_render(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor
+                ) -> torch.Tensor:
+    """Apply the net's output ``out`` (N, 5, h, w) to frames ``a``, ``b`` (N, 3, H, W) in
+    [0, 1] at any size: flows and mask upsampled (bilinear; flows are in normalised units, so
+    they need no scaling), ``M * warp(a) + (1 - M) * warp(b)`` with ``grid_sample``."""
+    from torch.nn import functional as F
+
+    h, w = a.shape[-2:]
+    if out.shape[-2:] != (h, w):
+        out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)[None]  # (1, h, w, 2): x, y
+    wa = F.grid_sample(a, base + out[:, 0:2].permute(0, 2, 3, 1), mode="bilinear",
+                       padding_mode="border", align_corners=False)
+    wb = F.grid_sample(b, base + out[:, 2:4].permute(0, 2, 3, 1), mode="bilinear",
+                       padding_mode="border", align_corners=False)
+    tt = t.view(-1, 1, 1, 1).clamp(1e-3, 1 - 1e-3)
+    m = torch.sigmoid(out[:, 4:5] + torch.log((1 - tt) / tt))
+    return m * wa + (1 - m) * wb
+
+
+def warp_guides(model, frames: np.ndarray, pairs: np.ndarray, t: np.ndarray, guide: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstructions ``(N, 64, 64, 3)`` of ``frames`` and the guide of each (a, b, t) of
+    ``pairs`` / ``t``: ``D(slerp(z_a, z_b; t))`` (``guide="path"``) or the cross-fade
+    ``(1 - t) D(z_a) + t D(z_b)`` of the reconstructions (``"no-path"``, the ablation)."""
+    from reseq.synth import decode, encode
+    from reseq.synth.interpolate import slerp
+
+    z = encode(model, frames).astype(np.float64)
+    rec = decode(model, z.astype(np.float32), out_hw=(WARP_SIZE, WARP_SIZE))
+    if guide == "path":
+        codes = np.stack([slerp(z[i], z[j], float(ti)) for (i, j), ti in zip(pairs, t)])
+        g = decode(model, codes.astype(np.float32), out_hw=(WARP_SIZE, WARP_SIZE))
+    elif guide == "no-path":
+        tt = t.reshape(-1, 1, 1, 1)
+        g = ((1 - tt) * rec[pairs[:, 0]].astype(np.float32)
+             + tt * rec[pairs[:, 1]].astype(np.float32)).round().astype(np.uint8)
+    else:
+        raise ValueError(guide)
+    return rec, g
+
+
+def _small(arr: np.ndarray) -> torch.Tensor:
+    return to_tensor(arr, WARP_SIZE)
+
+
+def warp_input(x: torch.Tensor, rec: torch.Tensor, g: torch.Tensor, ia, ib, t: torch.Tensor
+               ) -> torch.Tensor:
+    """Stack the net's 16 input channels from 64 px tensors (frames x, reconstructions rec,
+    guides g) for endpoint indices ``ia``, ``ib``."""
+    tmap = t.view(-1, 1, 1, 1).expand(-1, 1, WARP_SIZE, WARP_SIZE)
+    return torch.cat([x[ia], x[ib], rec[ia], rec[ib], g, tmap], 1)
+
+
+def train_warpnet(eval_frames: dict, models: dict, held: dict, guide: str, args,
+                  model_keys: dict) -> tuple[WarpNet, dict]:
+    """One global :class:`WarpNet` over all clips, trained (seeded Adam, L1 at 64 px) on
+    tuples of *training* frames only (:data:`WARP_TUPLES`; every frame of a tuple is outside
+    the held-out set), with ``guide`` ("path" or "no-path") as its guide input; cached."""
+    from torch.nn import functional as F
+
+    xs, recs, gs, ia, ib, im, ts = [], [], [], [], [], [], []
+    off = 0
+    for name in sorted(eval_frames):
+        arr = eval_frames[name]
+        n = len(arr)
+        ok = [i not in held[name] for i in range(n)]
+        tup = [(i, i + m, i + s) for s, m in WARP_TUPLES for i in range(n - s)
+               if ok[i] and ok[i + m] and ok[i + s]]
+        if not tup:
+            continue
+        tup = np.array(tup)
+        t = (tup[:, 1] - tup[:, 0]) / (tup[:, 2] - tup[:, 0])
+        rec, g = warp_guides(models[name], arr, tup[:, [0, 2]], t, guide)
+        xs.append(_small(arr))
+        recs.append(_small(rec))
+        gs.append(_small(g))
+        ia.append(tup[:, 0] + off)
+        im.append(tup[:, 1] + off)
+        ib.append(tup[:, 2] + off)
+        ts.append(t)
+        off += n
+    x, rec, g = torch.cat(xs), torch.cat(recs), torch.cat(gs)
+    ia, ib, im = (torch.from_numpy(np.concatenate(v)) for v in (ia, ib, im))
+    t = torch.from_numpy(np.concatenate(ts)).float()
+    cfg = {"guide": guide, "steps": args.warp_steps, "batch": args.warp_batch,
+           "lr": args.warp_lr, "seed": args.seed, "width": args.warp_width, "v": 1}
+    h = hashlib.sha256(json.dumps({**cfg, "models": model_keys,
+                                   "held": {k: sorted(v) for k, v in held.items()}},
+                                  sort_keys=True).encode())
+    h.update(x.numpy().tobytes())
+    path = cache_dir("synth-bench") / f"warpnet-{h.hexdigest()[:20]}.pt"
+    net = WarpNet(w=args.warp_width)
+    info = {"tuples": len(t), "frames": len(x), **cfg}
+    if path.exists():
+        ck = torch.load(path, weights_only=True)
+        net.load_state_dict(ck["state"])
+        info.update(cached=True, seconds=float(ck["seconds"]), history=ck["history"])
+        return net.eval(), info
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=args.warp_lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.warp_steps)
+    hist, run = [], 0.0
+    t0 = time.perf_counter()
+    net.train()
+    for step in range(args.warp_steps):
+        k = torch.from_numpy(rng.integers(0, len(t), args.warp_batch))
+        a_, b_, tt = ia[k], ib[k], t[k]
+        swap = torch.from_numpy(rng.random(len(k)) < 0.5)  # (b, a, 1 - t): same guide
+        a_, b_ = torch.where(swap, b_, a_), torch.where(swap, a_, b_)
+        tt = torch.where(swap, 1 - tt, tt)
+        inp = warp_input(x, rec, g[k], a_, b_, tt)
+        xa, xb, target = x[a_], x[b_], x[im[k]]
+        if rng.random() < 0.5:  # horizontal flip of the whole sample
+            inp, xa, xb, target = (v.flip(-1) for v in (inp, xa, xb, target))
+        loss = F.l1_loss(warp_render(net(inp), xa, xb, tt), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        run += loss.item()
+        if (step + 1) % 100 == 0:
+            hist.append(run / 100)
+            run = 0.0
+            if not args.no_progress:
+                print(f"#   warpnet {guide} step {step + 1}: L1 {hist[-1]:.4f} "
+                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    secs = time.perf_counter() - t0
+    torch.save({"state": net.state_dict(), "seconds": secs, "history": hist, "config": cfg},
+               path)
+    info.update(cached=False, seconds=secs, history=hist)
+    return net.eval(), info
+
+
+@torch.no_grad()
+def warpnet_synth(net: WarpNet, model, a: np.ndarray, b: np.ndarray, steps: int, guide: str
+                  ) -> np.ndarray:
+    """In-betweens at ``a``'s size: the net sees 64 px inputs, its flows and mask are
+    upsampled and applied to the real endpoints at their own size."""
+    t = np.arange(1, steps + 1) / (steps + 1)
+    pairs = np.array([[0, 1]] * steps)
+    rec, g = warp_guides(model, np.stack([a, b]), pairs, t, guide)
+    x, r, gg = _small(np.stack([a, b])), _small(rec), _small(g)
+    tt = torch.from_numpy(t).float()
+    zeros, ones = torch.zeros(steps, dtype=torch.long), torch.ones(steps, dtype=torch.long)
+    out = net(warp_input(x, r, gg, zeros, ones, tt))
+    full = torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).float() / 255
+    y = warp_render(out, full[zeros], full[ones], tt)
+    return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def model_config(args: argparse.Namespace) -> dict:
     """The all-clip model's training settings (part of its cache key)."""
     return {k: getattr(args, k) for k in ("size", "latent", "epochs", "batch", "lr", "beta",
@@ -451,6 +671,11 @@ def parser() -> argparse.ArgumentParser:
                    help="adapt- methods: fine-tune the decoder only, or encoder and decoder")
     p.add_argument("--adapt-perceptual", type=float, default=0.0,
                    help="adapt- methods: weight of an AlexNet LPIPS term next to the L1 one")
+    p.add_argument("--warp-steps", type=int, default=2500,
+                   help="warpnet- methods: Adam steps of the global warping net")
+    p.add_argument("--warp-batch", type=int, default=16, help="warpnet- methods: mini-batch")
+    p.add_argument("--warp-lr", type=float, default=2e-3, help="warpnet- methods: learning rate")
+    p.add_argument("--warp-width", type=int, default=16, help="warpnet- methods: base width")
     p.add_argument("--out", help="write all results as JSON here")
     p.add_argument("--csv", help="write per-case rows as CSV here")
     p.add_argument("--no-progress", action="store_true")
@@ -477,6 +702,23 @@ def main(argv: list[str] | None = None) -> int:
     for m in (DEFAULT, "crossfade", "nearest"):
         if m not in methods:
             methods.append(m)
+    warpnets, warp_info = {}, {}
+    if any(m in WARP_METHODS for m in methods):
+        held = {n: set() for n in names}
+        for c in cases:
+            held[c["clip"]].update(c["held"])
+        keys = {n: clip_info.get(n, {}).get("cache_key", info["cache_key"]) for n in names}
+        for m in WARP_METHODS:
+            if m in methods:
+                guide = m.removeprefix("warpnet-")
+                warpnets[m], warp_info[m] = train_warpnet(eval_frames, models, held, guide,
+                                                          args, keys)
+                wi = warp_info[m]
+                print(f"# {m}: {wi['tuples']} training tuples of {wi['frames']} frames, "
+                      f"{wi['steps']} steps of {wi['batch']} in {wi['seconds']:.0f} s "
+                      f"({'cached' if wi['cached'] else 'trained now'}); L1 "
+                      f"{wi['history'][0] if wi['history'] else float('nan'):.4f} -> "
+                      f"{wi['history'][-1] if wi['history'] else float('nan'):.4f}")
     rows = []
     for c in cases:
         arr = eval_frames[c["clip"]]
@@ -484,7 +726,9 @@ def main(argv: list[str] | None = None) -> int:
         a, b = arr[s], arr[s + gap]
         truth = arr[s + 1:s + gap]
         memo: dict = {}
-        synth = {m: synthesize(m, models[c["clip"]], a, b, gap - 1, truth, memo, adapt_opts)
+        synth = {m: warpnet_synth(warpnets[m], models[c["clip"]], a, b, gap - 1,
+                                  m.removeprefix("warpnet-")) if m in warpnets else
+                 synthesize(m, models[c["clip"]], a, b, gap - 1, truth, memo, adapt_opts)
                  for m in methods}
         secs = {f"adapt_seconds{'_z' if k else ''}": v[2] for k, v in memo.items()}
         for net in nets:
@@ -534,6 +778,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"frame in {near:.0%}; the composite without the latent path "
                   f"{w('no-path+comp')}; slerp+warp {w('vae-slerp+warp')}, without the latent "
                   f"path {w('no-path+warp')}; classic flow (no VAE) {w('flow')}\n")
+            if all(m in methods for m in WARP_METHODS):
+                h2h = float(np.mean([r["warpnet-path"] < r["warpnet-no-path"] for r in sel]))
+                summary[f"{net}/gap{gap}"]["warpnet_path_beats_no_path"] = h2h
+                print(f"gap {gap} ({net}), warping net: with the latent path {w('warpnet-path')}"
+                      f" of the holes beat the cross-fade, without it {w('warpnet-no-path')}; "
+                      f"head to head the path wins {h2h:.0%}\n")
             if any(m.startswith("adapt-") for m in methods):
                 print(f"gap {gap} ({net}), per-hole adaptation ({args.adapt_steps} steps): "
                       f"decoded slerp {w('adapt-slerp')}, composite {w('adapt-slerp+comp')}, "
@@ -557,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "adapt_steps", "adapt_lr", "adapt_code_lr",
                                           "adapt_train", "adapt_perceptual")}},
             "training": {k: v for k, v in info.items() if k != "history"},
+            "warpnet": warp_info,
             "per_clip": clip_info, "loss_history": info.get("history"), "seconds": total,
             "summary": summary, "cases": rows}, indent=1))
     if args.csv:
