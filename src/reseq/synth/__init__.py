@@ -109,6 +109,18 @@ lowest VGG mean of all methods at gap 2 (0.058) and a lower one than the composi
 holes than the composite on both nets (42% / 60% vs 80% / 92%); the composite stays the
 default.
 
+A learned warp conditioned on the path (``warpnet-path``; ``--methods
+warpnet-path,warpnet-no-path``): one small U-Net over all clips sees, at 64 px, A, B, their
+reconstructions, t and the decoded slerp in-between, and predicts two flows and a blend mask
+applied to the real endpoints at 128 px; trained on 2318 tuples of training frames only (2000
+Adam steps of 16, L1; 365 s on one core). Its ablation (``warpnet-no-path``: the same net,
+trained the same way, with the cross-fade of the reconstructions as the guide; 372 s) does as
+well or better: gap 4 0.061 (38%) against 0.060 (38%) on AlexNet, 0.085 (55%) against 0.086
+(75%) on VGG (cross-fade 0.059 / 0.087); head to head the path wins 35% / 40% of the gap-4
+holes, and both lose to the composite (0.057 / 0.081). The path version fits its training
+tuples better (L1 0.0134 against 0.0142) -- the VAE had seen their middle frames, never the
+held-out ones -- and that does not carry over to the holes. Not adopted.
+
 Training cost: ``reseq vae train`` with its defaults (64 px, latent 128, 30 epochs of 32) on
 502 frames of ten dev clips took 77 s on one core (the issue's budget: 10 minutes for 500).
 
