@@ -86,7 +86,8 @@ The same with the interpolation term in the per-clip fine-tuning (about 11 more 
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --no-progress --clip-interp 1
 
-With the per-hole adaptation columns as well (about 30 more minutes on one core)::
+With the per-hole adaptation and warping-net columns as well (about 30 more minutes on one
+core for the adaptation, and about 12 for training the two warping nets the first time)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/synthesis.py --no-progress --methods all
 
@@ -668,7 +669,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--net", default="alex,vgg", help="LPIPS network(s), comma-separated")
     p.add_argument("--methods", default=",".join(METHODS),
                    help="comma-separated subset of: " + ", ".join(ALL_METHODS) + " (default: "
-                        "all but the adapt- ones; 'all' = every method)")
+                        "all but the adapt- and warpnet- ones; 'all' = every method)")
     p.add_argument("--adapt-steps", type=int, default=200,
                    help="adapt- methods: Adam steps of per-hole fine-tuning on the two endpoints")
     p.add_argument("--adapt-lr", type=float, default=1e-3, help="adapt- methods: learning rate")
@@ -695,14 +696,14 @@ def main(argv: list[str] | None = None) -> int:
     from reseq.features import lpips_pair
 
     t_start = time.perf_counter()
+    chosen = set(ALL_METHODS) if args.methods == "all" else set(args.methods.split(","))
+    unknown = chosen - set(ALL_METHODS)
+    if unknown:  # before any model is loaded or trained
+        raise SystemExit(f"unknown method(s): {', '.join(sorted(unknown))}")
+    methods = [m for m in ALL_METHODS if m in chosen]
     names, eval_frames, cases, models, info, clip_info = prepare(args)
     cfg = model_config(args)
     nets = [n.strip() for n in args.net.split(",") if n.strip()]
-    chosen = set(ALL_METHODS) if args.methods == "all" else set(args.methods.split(","))
-    unknown = chosen - set(ALL_METHODS)
-    if unknown:
-        raise SystemExit(f"unknown method(s): {', '.join(sorted(unknown))}")
-    methods = [m for m in ALL_METHODS if m in chosen]
     adapt_opts = {"steps": args.adapt_steps, "lr": args.adapt_lr, "code_lr": args.adapt_code_lr,
                   "train": args.adapt_train, "perceptual": args.adapt_perceptual,
                   "seed": args.seed}

@@ -134,7 +134,13 @@ class _Run:
 
             from ..graph.tsp import warm_up
 
-            threading.Thread(target=warm_up, daemon=True).start()
+            def warm() -> None:
+                try:
+                    warm_up()
+                except Exception:  # only a head start: the real solve reports any error
+                    pass
+
+            threading.Thread(target=warm, daemon=True).start()
         o = self.opts
         t = time.perf_counter()
         frames = load_frames(self.source, size=o["size"], every=o["every"], progress=True)
