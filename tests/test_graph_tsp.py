@@ -350,8 +350,8 @@ def test_warm_up_loads_the_search_kernels():
     import subprocess
     import sys
 
-    code = ("from reseq.graph import tsp, _kernels as K; tsp.warm_up(); "
+    code = ("from reseq.graph import tsp, _kernels as K, _eax as E; tsp.warm_up(); "
             "print(all(len(f.signatures) > 0 for f in (K._ils, K.ascent, K.alpha_nearest, "
-            "K._local_search, K.prim, K.neighbour_distances)))")
+            "K._local_search, K.prim, K.neighbour_distances, E.eax, E.to_adj, E.to_tour)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

@@ -13,21 +13,32 @@ How they are solved
   node (free ends: the dummy is at distance 0 from every frame; a fixed start ``s``: 0 to ``s``
   and ``B = 4 max(D)`` to the others; fixed ``s`` and ``t``: 0 to both, ``B`` to the others).
   No local-search move (it changes at most two real edges when it moves a dummy edge) can
-  detach the dummy from ``s`` / ``t``, kicks never touch the dummy's edges, and the result is
-  checked (an ``AssertionError`` would be a bug, not bad input). The dummy's distances are a
-  vector, so no ``(N + 1)^2`` matrix is built.
+  detach the dummy from ``s`` / ``t``, kicks never touch the dummy's edges, random starts put
+  it there and crossover never removes one of its edges, and the result is checked (an
+  ``AssertionError`` would be a bug, not bad input). The dummy's distances are a vector, so no
+  ``(N + 1)^2`` matrix is built.
 
-  The constructions below are improved by a local search -- 2-opt, Or-opt (segments of 1-3
-  frames moved next to a neighbour, both orientations), Or-3opt (two adjacent segments of any
-  length swapped, or both reversed) and, where none of those improves, a Lin-Kernighan move
-  (a chain of up to 20 flips, breadth 5 at its first level) -- on candidate-neighbour lists
-  with a don't-look-bit queue, and the best is refined by an iterated local search: a random
-  local 4-change kick (``x A B C y -> x C B A y`` on segments of up to 100 frames, which no
-  single move of the local search undoes), local search from its ends, kept when the tour got
-  shorter or at most 0.3 mean steps longer, otherwise undone. Two such searches with their own
-  seeds run in parallel threads and the shorter wins. The hot loops are numba-compiled
-  (``reseq.graph._kernels``, cached on disk after the first run), release the GIL and work on
-  the float64 distances directly.
+  The local search is 2-opt, Or-opt (segments of 1-3 frames moved next to a neighbour, both
+  orientations), Or-3opt (two adjacent segments of any length swapped, or both reversed) and,
+  where none of those improves, a Lin-Kernighan move (a chain of up to 20 flips, breadth 5 at
+  its first level), on candidate-neighbour lists with a don't-look-bit queue. An iterated local
+  search repeats: a random local 4-change kick (``x A B C y -> x C B A y`` on segments of up to
+  100 frames, which no single move of the local search undoes), local search from its ends,
+  kept when the tour got shorter or at most 0.3 mean steps longer, otherwise undone. The hot
+  loops are numba-compiled (``reseq.graph._kernels``, cached on disk after the first run),
+  release the GIL and work on the float64 distances directly.
+
+  **The search is memetic** (a population evolved by crossover): 60 tours -- the best of the
+  constructions below and 59 random tours (the dummy kept at its fixed ends) -- are each
+  improved by a short iterated local search (2% of the kicks), then evolved by the edge
+  assembly crossover (EAX, Nagata and Kobayashi's "single" strategy,
+  :mod:`reseq.graph._eax`): in a random order every tour is crossed with the next, its best of
+  30 children replaces it when shorter, until 3 generations in a row bring nothing. A
+  random-start population is what makes it work: the same budget spent on two long searches
+  from the best construction, or EAX between such long-searched tours, lands over three times
+  further from the best known tour at N = 1000 (``benchmarks/sequencing.py``). Members and
+  children run on two threads; each has its own seed and the replacements are applied in a
+  fixed order, so the result does not depend on the number of cores.
 
   - greedy edge matching on the ``k`` nearest neighbours (Christofides-style greedy);
   - **out-and-back** tours built from a good free path. On an open (non-looping) clip the
@@ -43,18 +54,20 @@ How they are solved
   near neighbour of a clip's last frame is in that clip), and those steps were most of the
   remaining gap (``benchmarks/sequencing.py``).
 
-* **Work budget and determinism**: each search has a nominal number of kicks, a function of
-  ``N`` only (:func:`_kicks`: 10 N, at least 4000, at most 50000, times ``effort``, default 1),
-  and stops after 1.4 times that many kicks or 250 flips per nominal kick, whichever comes
-  first. Flips (2-opt moves made, tried or undone) track time closely where kicks do not: a
-  kick on the LPIPS matrix of real clips makes about 2.5 times the flips of one on random
-  points in the plane (longer chains) and takes about 3 times as long, so the flip budget ends
-  the former early and the kick cap the latter.
-  Both count work, not time: the number of parallel searches is fixed (two; one core runs them
-  one after the other) and every random choice comes from ``seed``, so the same ``D`` and
-  ``seed`` give the bit-identical order on any machine and under any load. ``time_budget``
-  (seconds, default ``None``: no limit) is only a safety cap: when it cuts the search short
-  the result depends on timing.
+* **Work budget and determinism**: the searches have a nominal number of kicks, a function of
+  ``N`` only (:func:`_kicks`: 10 N, at least 4000, at most 50000, times ``effort``, default 1);
+  a population member's search gets 2% of it, the prelude of fixed ends and cycles (the free
+  path their out-and-back constructions start from: two searches in parallel threads, the
+  shorter wins) 1/8 of it. A search stops after 1.4 times its kicks or 250 flips per kick,
+  whichever comes first. Flips (2-opt moves made, tried or undone) track time closely where
+  kicks do not: a kick on the LPIPS matrix of real clips makes about 2.5 times the flips of
+  one on random points in the plane (longer chains) and takes about 3 times as long, so the
+  flip budget ends the former early and the kick cap the latter. The evolution stops on its
+  own (3 idle generations, at most 1000).
+  All of it counts work, not time, and every random choice comes from ``seed``, so the same
+  ``D`` and ``seed`` give the bit-identical order on any machine and under any load.
+  ``time_budget`` (seconds, default ``None``: no limit) is only a safety cap: when it cuts the
+  search short the result depends on timing.
 
 * **Methods**: ``"auto"`` (default) and ``"local"`` are this deterministic solver (``"local"``
   is kept for callers that asked for it by name). ``"fast-tsp"`` adds the tour of fast-tsp
@@ -87,6 +100,11 @@ _KICK_CAP = 1.4  # a search makes at most 1.4 x its nominal kicks (_kicks) ...
 _FLIPS = 250  # ... and at most 250 flips (2-opt moves, tried or undone too) per nominal kick
 _RUNS = 2  # independent iterated local searches per solve, run in parallel threads
 _KA = 10  # alpha-nearest candidates per node (on top of the nearest)
+_POP = 60  # tours in the memetic search's population ...
+_MEMBER = 0.02  # ... each first improved by an iterated local search of this share of the kicks
+_NCH = 30  # EAX children tried per parent pair
+_STALE = 3  # generations without a shorter tour before the memetic search stops ...
+_GENS = 1000  # ... or at most this many
 
 
 @dataclass(frozen=True)
@@ -489,8 +507,8 @@ class _Solver:
         nbE[n] = np.lexsort((np.arange(n), w[:n]))[: ids.shape[1]]
         return w, nbE
 
-    def run(self, w, nd: int, nb, tours, kicks: int) -> tuple[np.ndarray, float]:
-        """Local-search every start tour, then the iterated local search of the best."""
+    def _starts(self, tours, w, nd: int, nb) -> tuple[np.ndarray, float]:
+        """The shortest of the start tours after local search."""
         best, best_cost = None, np.inf
         for t in tours:
             t = np.asarray(t, dtype=np.int64).copy()
@@ -498,6 +516,11 @@ class _Solver:
             if c < best_cost - self.eps:
                 best, best_cost = t, c
         assert best is not None
+        return best, best_cost
+
+    def run(self, w, nd: int, nb, tours, kicks: int) -> tuple[np.ndarray, float]:
+        """Local-search every start tour, then ``_RUNS`` iterated local searches of the best."""
+        best, best_cost = self._starts(tours, w, nd, nb)
         if kicks > 0:
             # _RUNS independent iterated local searches (own seeds) in parallel threads (the
             # kernels release the GIL); the shortest wins, the first on ties: the result does
@@ -517,19 +540,81 @@ class _Solver:
             best, best_cost = runs[k][0], costs[k]
         return best, best_cost
 
-    def free_path(self, kicks: int, use_fast: bool = True) -> list[int]:
+    def evolve(self, w, nd: int, nb, tours, kicks: int, ends=()) -> tuple[np.ndarray, float]:
+        """The memetic search: a population of ``_POP`` tours, each improved by a short
+        iterated local search -- the best start tour, and random tours that keep the dummy's
+        fixed ``ends`` -- then evolved by EAX (each tour's best child with the next tour of a
+        random order replaces it when shorter) until ``_STALE`` generations bring nothing;
+        the shortest tour, local-searched once more, wins."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from . import _eax
+
+        best, _ = self._starts(tours, w, nd, nb)
+        n = len(best)
+        member_kicks = max(1, round(_MEMBER * kicks))
+        cap, flips = round(_KICK_CAP * member_kicks), int(_FLIPS * member_kicks)
+        seeds = [int(self.rng.integers(1, 2**62)) for _ in range(_POP)]
+        if nd >= 0:
+            free = np.array([v for v in range(n) if v != nd and v not in ends], np.int64)
+
+        def member(i: int):
+            if i == 0:
+                t = best.copy()
+            elif nd < 0:
+                t = np.random.default_rng(seeds[i]).permutation(n).astype(np.int64)
+            else:
+                rest = np.random.default_rng(seeds[i]).permutation(free)
+                t = np.concatenate(([nd, *ends[:1]], rest, ends[1:])).astype(np.int64)
+            state = np.array([seeds[i]], dtype=np.uint64)
+            c = self.K.ils(self.D, w, nd, nb, t, self.eps, cap, _span(n), state,
+                           deadline=self.deadline, flips=flips)
+            return t, c
+
+        def child(job):
+            a, b, state = job
+            out = np.empty_like(pop[a])
+            return a, _eax.eax(self.D, w, nd, nb, pop[a], pop[b], costs[a], state, _NCH, out), out
+
+        with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as ex:
+            members = list(ex.map(member, range(_POP)))
+            pop = [_eax.to_adj(t) for t, _ in members]
+            costs = np.array([c for _, c in members])
+            stale = gens = 0
+            while stale < _STALE and gens < _GENS and not self._late():
+                gens += 1
+                perm = self.rng.permutation(_POP)
+                states = self.rng.integers(1, 2**62, size=_POP)
+                jobs = [(perm[i], perm[(i + 1) % _POP], np.array([states[i]], dtype=np.uint64))
+                        for i in range(_POP)]
+                better = False
+                # every child is made from this generation's tours, then the replacements
+                # are applied in job order: the same result on any number of cores
+                for a, c, out in list(ex.map(child, jobs)):
+                    if c < costs[a] - self.eps:
+                        pop[a], costs[a], better = out, c, True
+                stale = 0 if better else stale + 1
+        k = int(np.argmin(costs))
+        t = _eax.to_tour(pop[k], nd if nd >= 0 else 0)
+        return t, self.K.local_search(self.D, w, nd, nb, t, self.eps)
+
+    def _late(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def free_path(self, kicks: int, use_fast: bool = True, evolve: bool = True) -> list[int]:
         n = self.n
         w, nbE = self.dummy(None, None)
         greedy = _greedy_fragments(self.D, self.nb, closed=False)
         fast = self.fast(w) if use_fast else []
-        t, _ = self.run(w, n, nbE, [[n, *greedy], *fast], kicks)
+        search = self.evolve if evolve else self.run
+        t, _ = search(w, n, nbE, [[n, *greedy], *fast], kicks)
         return _path_from_cycle(t, n)
 
     def path(self, start: int | None, end: int | None, kicks: int) -> list[int]:
         n = self.n
         if start is None and end is None:
             return self.free_path(kicks)
-        fp = self.free_path(kicks // _PRELUDE, use_fast=False)
+        fp = self.free_path(kicks // _PRELUDE, use_fast=False, evolve=False)
         cands = [_fix_ends(fp, start, end)]
         if start is not None and end is not None:
             a, b = fp.index(start), fp.index(end)
@@ -549,17 +634,18 @@ class _Solver:
         w, nbE = self.dummy(start, end)
         cands += [_path_from_cycle(np.asarray(f), n) for f in self.fast(w)]
         cands = [[n, *_fix_ends(c, start, end)] for c in cands]
-        t, _ = self.run(w, n, nbE, cands, kicks)
+        ends = tuple(v for v in (start, end) if v is not None)
+        t, _ = self.evolve(w, n, nbE, cands, kicks, ends)
         p = _path_from_cycle(t, n)
         if (start is not None and p[0] != start) or (start is None and p[-1] != end):
             p = p[::-1]
         return p
 
     def cycle(self, kicks: int) -> list[int]:
-        fp = self.free_path(kicks // _PRELUDE, use_fast=False)
+        fp = self.free_path(kicks // _PRELUDE, use_fast=False, evolve=False)
         cands = [_greedy_fragments(self.D, self.nb, closed=True), fp, *_zigzags(fp),
                  *self.fast(None)]
-        t, _ = self.run(np.zeros(1), -1, self.nb, cands, kicks)
+        t, _ = self.evolve(np.zeros(1), -1, self.nb, cands, kicks)
         return [int(x) for x in t]
 
 

@@ -1,0 +1,346 @@
+"""Compiled (numba) kernels of the edge assembly crossover (EAX) used by :mod:`reseq.graph.tsp`.
+
+A tour here is an adjacency array ``adj`` (``adj[v]`` = the two tour neighbours of ``v``).
+:func:`eax` makes children of tours A and B the way Nagata and Kobayashi's EAX does with its
+"single" strategy: the edges of A and B that the two do not share form AB-cycles (closed walks
+that alternate an A edge and a B edge, :func:`ab_cycles`); a child is A with the A edges of one
+AB-cycle replaced by its B edges, which leaves A's nodes split into sub-tours, merged back into
+one tour by the cheapest 2-exchanges between the smallest sub-tour and any other
+(:func:`_child`, searched among the candidate neighbours). The best child wins.
+
+Distances come from ``D`` except for an optional dummy node ``nd`` whose distances are the
+vector ``w`` (the path-to-cycle reduction of :mod:`reseq.graph.tsp`). The merges never remove
+an edge of the dummy, so edges that every parent shares with the dummy (fixed path ends) are in
+every child. Random choices use the caller's xorshift state, so results depend only on inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._kernels import _rand
+
+__all__ = ["ab_cycles", "adj_cost", "eax", "to_adj", "to_tour"]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _d(D, w, nd, i, j):
+    """Distance between nodes ``i`` and ``j`` (``w`` for the dummy ``nd``)."""
+    return w[j] if i == nd else (w[i] if j == nd else D[i, j])
+
+
+@njit(cache=True, nogil=True)
+def to_adj(t):
+    """The adjacency array of the cyclic tour ``t``."""
+    n = len(t)
+    adj = np.empty((n, 2), np.int64)
+    for i in range(n):
+        adj[t[i], 0] = t[i - 1]
+        adj[t[i], 1] = t[(i + 1) % n]
+    return adj
+
+
+@njit(cache=True, nogil=True)
+def to_tour(adj, start):
+    """The tour of ``adj`` as a node order, from ``start``."""
+    n = adj.shape[0]
+    t = np.empty(n, np.int64)
+    prev = -1
+    cur = start
+    for i in range(n):
+        t[i] = cur
+        nx = adj[cur, 0] if adj[cur, 0] != prev else adj[cur, 1]
+        prev = cur
+        cur = nx
+    return t
+
+
+@njit(cache=True, nogil=True)
+def adj_cost(D, w, nd, adj):
+    """Length of the tour ``adj``."""
+    c = 0.0
+    for u in range(adj.shape[0]):
+        for k in range(2):
+            v = adj[u, k]
+            c += _d(D, w, nd, u, v)
+    return 0.5 * c
+
+
+@njit(cache=True, nogil=True)
+def ab_cycles(A, B, rng, cyc, cstart):
+    """Decompose the edges of A and B that they do not share into AB-cycles; returns their
+    number. Cycle ``k`` is ``cyc[cstart[k]:cstart[k + 1]]`` = c0 c1 ... c(2m-1), with the edges
+    (c0, c1), (c2, c3), ... of A and (c1, c2), ..., (c(2m-1), c0) of B. ``cyc`` needs 4n + 8
+    entries, ``cstart`` 2n + 2. Random walks, alternating A and B edges from random starts,
+    cut out a cycle whenever they return to a node at the same parity."""
+    n = A.shape[0]
+    ra = np.full((n, 2), -1, np.int64)
+    rb = np.full((n, 2), -1, np.int64)
+    ca = np.zeros(n, np.int64)
+    cb = np.zeros(n, np.int64)
+    for u in range(n):
+        for k in range(2):
+            v = A[u, k]
+            if v != B[u, 0] and v != B[u, 1]:
+                ra[u, ca[u]] = v
+                ca[u] += 1
+            v = B[u, k]
+            if v != A[u, 0] and v != A[u, 1]:
+                rb[u, cb[u]] = v
+                cb[u] += 1
+    # nodes with remaining A edges, visited in a random order
+    order = np.arange(n)
+    for i in range(n - 1, 0, -1):
+        j = _rand(rng, i + 1)
+        order[i], order[j] = order[j], order[i]
+    path = np.empty(4 * n + 4, np.int64)
+    p0 = np.full(n, -1, np.int64)  # last index of node in path at even index
+    p1 = np.full(n, -1, np.int64)  # ... at odd index
+    nc = 0
+    cstart[0] = 0
+    m = 0
+    for oi in range(n):
+        s = order[oi]
+        if ca[s] == 0:
+            continue
+        L = 0
+        path[0] = s
+        p0[s] = 0
+        while True:
+            cur = path[L]
+            if L % 2 == 0:  # next edge is A
+                if ca[cur] == 0:
+                    break
+                k = _rand(rng, ca[cur])
+                v = ra[cur, k]
+                ra[cur, k] = ra[cur, ca[cur] - 1]
+                ca[cur] -= 1
+                for kk in range(ca[v]):
+                    if ra[v, kk] == cur:
+                        ra[v, kk] = ra[v, ca[v] - 1]
+                        ca[v] -= 1
+                        break
+            else:
+                k = _rand(rng, cb[cur])
+                v = rb[cur, k]
+                rb[cur, k] = rb[cur, cb[cur] - 1]
+                cb[cur] -= 1
+                for kk in range(cb[v]):
+                    if rb[v, kk] == cur:
+                        rb[v, kk] = rb[v, cb[v] - 1]
+                        cb[v] -= 1
+                        break
+            L += 1
+            path[L] = v
+            i = p0[v] if L % 2 == 0 else p1[v]
+            if i >= 0:
+                # cycle path[i..L-1]; first edge type A iff i even
+                if i % 2 == 0:
+                    for k2 in range(i, L):
+                        cyc[m] = path[k2]
+                        m += 1
+                else:
+                    for k2 in range(i + 1, L):
+                        cyc[m] = path[k2]
+                        m += 1
+                    cyc[m] = path[i]
+                    m += 1
+                nc += 1
+                cstart[nc] = m
+                for k2 in range(i + 1, L + 1):
+                    x = path[k2]
+                    if k2 % 2 == 0:
+                        if p0[x] == k2:
+                            p0[x] = -1
+                    else:
+                        if p1[x] == k2:
+                            p1[x] = -1
+                L = i
+                if L == 0 and ca[s] == 0:
+                    break
+            else:
+                if L % 2 == 0:
+                    p0[v] = L
+                else:
+                    p1[v] = L
+        p0[s] = -1
+    return nc
+
+
+@njit(cache=True, nogil=True)
+def _replace(adj, u, old, new):
+    """In ``u``'s slots, replace neighbour ``old`` by ``new``."""
+    if adj[u, 0] == old:
+        adj[u, 0] = new
+    else:
+        adj[u, 1] = new
+
+
+@njit(cache=True, nogil=True)
+def _child(D, w, nd, nb, A, cyc, a, b, C, comp, size, rep):
+    """``C`` := A with the A edges of AB-cycle ``cyc[a:b]`` replaced by its B edges and the
+    resulting sub-tours merged (smallest first, by the cheapest 2-exchange with a tour edge of
+    another sub-tour next to one of its candidate neighbours; all nodes if none); returns the
+    change in length (``inf`` if no merge was possible)."""
+    n = A.shape[0]
+    C[:, :] = A
+    delta = 0.0
+    m = b - a
+    for k in range(0, m, 2):
+        u = cyc[a + k]
+        v = cyc[a + k + 1]
+        delta -= _d(D, w, nd, u, v)
+        _replace(C, u, v, -1)
+        _replace(C, v, u, -1)
+    for k in range(1, m, 2):
+        u = cyc[a + k]
+        v = cyc[a + (k + 1) % m]
+        delta += _d(D, w, nd, u, v)
+        _replace(C, u, -1, v)
+        _replace(C, v, -1, u)
+    # subtours
+    comp[:] = -1
+    nc = 0
+    for s in range(n):
+        if comp[s] >= 0:
+            continue
+        prev = -1
+        cur = s
+        cnt = 0
+        while True:
+            comp[cur] = nc
+            cnt += 1
+            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
+            prev = cur
+            cur = nx
+            if cur == s:
+                break
+        size[nc] = cnt
+        rep[nc] = s
+        nc += 1
+    K = nb.shape[1]
+    alive = nc
+    while alive > 1:
+        # smallest subtour
+        U = -1
+        best_sz = n + 1
+        for c in range(nc):
+            if size[c] > 0 and size[c] < best_sz:
+                best_sz = size[c]
+                U = c
+        s = rep[U]
+        bd = np.inf
+        bu = bu2 = bv = bv2 = -1
+        prev = -1
+        cur = s
+        for _ in range(size[U]):
+            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
+            u = cur
+            u2 = nx
+            if u != nd and u2 != nd:
+                duu = _d(D, w, nd, u, u2)
+                for side in range(2):
+                    x = u if side == 0 else u2
+                    y = u2 if side == 0 else u
+                    for k in range(K):
+                        v = nb[x, k]
+                        if comp[v] == U or v == nd:
+                            continue
+                        dxv = _d(D, w, nd, x, v)
+                        for j in range(2):
+                            v2 = C[v, j]
+                            if v2 == nd:
+                                continue
+                            g = dxv + _d(D, w, nd, y, v2) - duu - _d(D, w, nd, v, v2)
+                            if g < bd:
+                                bd = g
+                                bu = x
+                                bu2 = y
+                                bv = v
+                                bv2 = v2
+            prev = cur
+            cur = nx
+        if bu < 0:
+            # fall back: any node outside U
+            prev = -1
+            cur = s
+            for _ in range(size[U]):
+                nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
+                u = cur
+                u2 = nx
+                if u != nd and u2 != nd:
+                    duu = _d(D, w, nd, u, u2)
+                    for v in range(n):
+                        if comp[v] == U or v == nd:
+                            continue
+                        for j in range(2):
+                            v2 = C[v, j]
+                            if v2 == nd:
+                                continue
+                            g = _d(D, w, nd, u, v) + _d(D, w, nd, u2, v2) - duu - _d(D, w, nd, v, v2)
+                            if g < bd:
+                                bd = g
+                                bu = u
+                                bu2 = u2
+                                bv = v
+                                bv2 = v2
+                prev = cur
+                cur = nx
+            if bu < 0:
+                return np.inf
+        V = comp[bv]
+        # relabel U -> V (walk U's cycle while intact)
+        prev = -1
+        cur = s
+        for _ in range(size[U]):
+            comp[cur] = V
+            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
+            prev = cur
+            cur = nx
+        # remove (bu,bu2), (bv,bv2); add (bu,bv), (bu2,bv2)
+        _replace(C, bu, bu2, bv)
+        _replace(C, bu2, bu, bv2)
+        _replace(C, bv, bv2, bu)
+        _replace(C, bv2, bv, bu2)
+        delta += bd
+        size[V] += size[U]
+        size[U] = 0
+        alive -= 1
+    return delta
+
+
+@njit(cache=True, nogil=True)
+def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
+    """The shortest of up to ``nch`` children of A and B (one random AB-cycle each) into
+    ``out``; returns its length (``costA`` + change; ``inf`` if A and B are the same tour)."""
+    n = A.shape[0]
+    cyc = np.empty(4 * n + 8, np.int64)
+    cstart = np.empty(2 * n + 2, np.int64)
+    nc = ab_cycles(A, B, rng, cyc, cstart)
+    if nc == 0:
+        return np.inf
+    C = np.empty_like(A)
+    comp = np.empty(n, np.int64)
+    size = np.empty(n, np.int64)
+    rep = np.empty(n, np.int64)
+    idx = np.arange(nc)
+    for i in range(nc - 1, 0, -1):
+        j = _rand(rng, i + 1)
+        idx[i], idx[j] = idx[j], idx[i]
+    best = np.inf
+    tried = 0
+    for ii in range(nc):
+        c = idx[ii]
+        a = cstart[c]
+        b = cstart[c + 1]
+        if b - a < 4:
+            continue
+        tried += 1
+        dl = _child(D, w, nd, nb, A, cyc, a, b, C, comp, size, rep)
+        if costA + dl < best:
+            best = costA + dl
+            out[:, :] = C
+        if tried >= nch:
+            break
+    return best
