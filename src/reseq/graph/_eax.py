@@ -8,6 +8,10 @@ AB-cycle replaced by its B edges, which leaves A's nodes split into sub-tours, m
 one tour by the cheapest 2-exchanges between the smallest sub-tour and any other
 (:func:`_child`, searched among the candidate neighbours). The best child wins.
 
+A child costs O(k log k) for an AB-cycle of k A edges plus its merges, not O(N): the sub-tours
+are found on the k segments of A between the removed edges (a node's segment by binary search
+on its position in A), and the working copy is restored row by row after each child.
+
 Distances come from ``D`` except for an optional dummy node ``nd`` whose distances are the
 vector ``w`` (the path-to-cycle reduction of :mod:`reseq.graph.tsp`). The merges never remove
 an edge of the dummy, so edges that every parent shares with the dummy (fixed path ends) are in
@@ -178,136 +182,172 @@ def _replace(adj, u, old, new):
 
 
 @njit(cache=True, nogil=True)
-def _child(D, w, nd, nb, A, cyc, a, b, C, comp, size, rep):
-    """``C`` := A with the A edges of AB-cycle ``cyc[a:b]`` replaced by its B edges and the
-    resulting sub-tours merged (smallest first, by the cheapest 2-exchange with a tour edge of
-    another sub-tour next to one of its candidate neighbours; all nodes if none); returns the
-    change in length (``inf`` if no merge was possible)."""
+def _seg_of(cs, k, p):
+    """Index of the segment holding tour position ``p``: segment j is (cs[j], cs[j + 1]], the
+    last one wraps round (cs[k - 1], cs[0] + n]."""
+    lo = 0
+    hi = k
+    while lo < hi:  # first i with cs[i] >= p
+        mid = (lo + hi) >> 1
+        if cs[mid] < p:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1 if lo > 0 else k - 1
+
+
+@njit(cache=True, nogil=True)
+def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, mv):
+    """Turn ``C`` (equal to A, whose tour order is ``tA`` and inverse ``posA``) into the child
+    of AB-cycle ``cyc[a:b]``: A's edges of the cycle replaced by its B edges, then the sub-tours
+    merged, smallest first, by the cheapest 2-exchange with an edge of another sub-tour next to
+    a candidate neighbour (next to any node if none fits; never removing a dummy edge).
+    Returns (change in length or ``inf``, merges made); ``mv`` records the merges so that
+    :func:`_restore` can turn ``C`` back into A."""
     n = A.shape[0]
-    C[:, :] = A
     delta = 0.0
     m = b - a
-    for k in range(0, m, 2):
-        u = cyc[a + k]
-        v = cyc[a + k + 1]
+    k = m // 2
+    for i in range(k):
+        u = cyc[a + 2 * i]
+        v = cyc[a + 2 * i + 1]
         delta -= _d(D, w, nd, u, v)
         _replace(C, u, v, -1)
         _replace(C, v, u, -1)
-    for k in range(1, m, 2):
-        u = cyc[a + k]
-        v = cyc[a + (k + 1) % m]
+        pu = posA[u]
+        pv = posA[v]
+        lo = min(pu, pv)
+        hi = max(pu, pv)
+        cs[i] = n - 1 if (lo == 0 and hi == n - 1) else lo
+    for i in range(1, m, 2):
+        u = cyc[a + i]
+        v = cyc[a + (i + 1) % m]
         delta += _d(D, w, nd, u, v)
         _replace(C, u, -1, v)
         _replace(C, v, -1, u)
-    # subtours
-    comp[:] = -1
+    cs[:k].sort()
+    # sub-tours: walk from segment to segment over the B edges
+    for j in range(k):
+        segc[j] = -1
     nc = 0
-    for s in range(n):
-        if comp[s] >= 0:
+    for j0 in range(k):
+        if segc[j0] >= 0:
             continue
-        prev = -1
-        cur = s
-        cnt = 0
+        first[nc] = j0
+        size[nc] = 0
+        j = j0
+        came = -1  # the node we arrived from
+        ent = tA[(cs[j0] + 1) % n]  # enter segment j0 at its head
+        last = -1
         while True:
-            comp[cur] = nc
-            cnt += 1
-            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
-            prev = cur
-            cur = nx
-            if cur == s:
+            segc[j] = nc
+            if last >= 0:
+                nxt[last] = j
+            last = j
+            head = tA[(cs[j] + 1) % n]
+            tail = tA[cs[j + 1]] if j + 1 < k else tA[cs[0]]
+            L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
+            size[nc] += L
+            if L == 1:
+                x = head
+                y = C[x, 0] if C[x, 0] != came else C[x, 1]
+            else:
+                x = tail if ent == head else head
+                inside = tA[(posA[x] - 1 + n) % n] if x == tail else tA[(posA[x] + 1) % n]
+                y = C[x, 0] if C[x, 0] != inside else C[x, 1]
+            jn = _seg_of(cs, k, posA[y])
+            if jn == j0:
                 break
-        size[nc] = cnt
-        rep[nc] = s
+            came = x
+            ent = y
+            j = jn
+        nxt[last] = -1
         nc += 1
     K = nb.shape[1]
     alive = nc
+    nm = 0
     while alive > 1:
-        # smallest subtour
         U = -1
         best_sz = n + 1
         for c in range(nc):
             if size[c] > 0 and size[c] < best_sz:
                 best_sz = size[c]
                 U = c
-        s = rep[U]
         bd = np.inf
         bu = bu2 = bv = bv2 = -1
-        prev = -1
-        cur = s
-        for _ in range(size[U]):
-            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
-            u = cur
-            u2 = nx
-            if u != nd and u2 != nd:
-                duu = _d(D, w, nd, u, u2)
-                for side in range(2):
-                    x = u if side == 0 else u2
-                    y = u2 if side == 0 else u
-                    for k in range(K):
-                        v = nb[x, k]
-                        if comp[v] == U or v == nd:
+        for fb in range(2):  # candidates first; every node if none fits
+            j = first[U]
+            while j >= 0:
+                L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
+                for q in range(L):
+                    u = tA[(cs[j] + 1 + q) % n]
+                    if u == nd:
+                        continue
+                    for e in range(2):
+                        u2 = C[u, e]
+                        if u2 == nd:
                             continue
-                        dxv = _d(D, w, nd, x, v)
-                        for j in range(2):
-                            v2 = C[v, j]
-                            if v2 == nd:
+                        duu = _d(D, w, nd, u, u2)
+                        for kk in range(K if fb == 0 else n):
+                            v = nb[u, kk] if fb == 0 else kk
+                            if v == nd or v == u:
                                 continue
-                            g = dxv + _d(D, w, nd, y, v2) - duu - _d(D, w, nd, v, v2)
-                            if g < bd:
-                                bd = g
-                                bu = x
-                                bu2 = y
-                                bv = v
-                                bv2 = v2
-            prev = cur
-            cur = nx
+                            if segc[_seg_of(cs, k, posA[v])] == U:
+                                continue
+                            dxv = _d(D, w, nd, u, v)
+                            for e2 in range(2):
+                                v2 = C[v, e2]
+                                if v2 == nd:
+                                    continue
+                                g = dxv + _d(D, w, nd, u2, v2) - duu - _d(D, w, nd, v, v2)
+                                if g < bd:
+                                    bd = g
+                                    bu = u
+                                    bu2 = u2
+                                    bv = v
+                                    bv2 = v2
+                j = nxt[j]
+            if bu >= 0:
+                break
         if bu < 0:
-            # fall back: any node outside U
-            prev = -1
-            cur = s
-            for _ in range(size[U]):
-                nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
-                u = cur
-                u2 = nx
-                if u != nd and u2 != nd:
-                    duu = _d(D, w, nd, u, u2)
-                    for v in range(n):
-                        if comp[v] == U or v == nd:
-                            continue
-                        for j in range(2):
-                            v2 = C[v, j]
-                            if v2 == nd:
-                                continue
-                            g = _d(D, w, nd, u, v) + _d(D, w, nd, u2, v2) - duu - _d(D, w, nd, v, v2)
-                            if g < bd:
-                                bd = g
-                                bu = u
-                                bu2 = u2
-                                bv = v
-                                bv2 = v2
-                prev = cur
-                cur = nx
-            if bu < 0:
-                return np.inf
-        V = comp[bv]
-        # relabel U -> V (walk U's cycle while intact)
-        prev = -1
-        cur = s
-        for _ in range(size[U]):
-            comp[cur] = V
-            nx = C[cur, 0] if C[cur, 0] != prev else C[cur, 1]
-            prev = cur
-            cur = nx
-        # remove (bu,bu2), (bv,bv2); add (bu,bv), (bu2,bv2)
+            return np.inf, nm
         _replace(C, bu, bu2, bv)
         _replace(C, bu2, bu, bv2)
         _replace(C, bv, bv2, bu)
         _replace(C, bv2, bv, bu2)
+        mv[nm, 0] = bu
+        mv[nm, 1] = bu2
+        mv[nm, 2] = bv
+        mv[nm, 3] = bv2
+        nm += 1
         delta += bd
+        V = segc[_seg_of(cs, k, posA[bv])]
+        j = first[U]
+        while True:
+            segc[j] = V
+            if nxt[j] < 0:
+                break
+            j = nxt[j]
+        nxt[j] = first[V]
+        first[V] = first[U]
         size[V] += size[U]
         size[U] = 0
         alive -= 1
-    return delta
+    return delta, nm
+
+
+@njit(cache=True, nogil=True)
+def _restore(A, C, cyc, a, b, mv, nm):
+    """Undo a child in ``C``: the rows of every node it touched back from A."""
+    for i in range(a, b):
+        u = cyc[i]
+        C[u, 0] = A[u, 0]
+        C[u, 1] = A[u, 1]
+    for i in range(nm):
+        for e in range(4):
+            u = mv[i, e]
+            C[u, 0] = A[u, 0]
+            C[u, 1] = A[u, 1]
 
 
 @njit(cache=True, nogil=True)
@@ -320,10 +360,17 @@ def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
     nc = ab_cycles(A, B, rng, cyc, cstart)
     if nc == 0:
         return np.inf
-    C = np.empty_like(A)
-    comp = np.empty(n, np.int64)
+    tA = to_tour(A, 0)
+    posA = np.empty(n, np.int64)
+    for i in range(n):
+        posA[tA[i]] = i
+    C = A.copy()
+    cs = np.empty(n + 1, np.int64)
+    segc = np.empty(n, np.int64)
+    nxt = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
     size = np.empty(n, np.int64)
-    rep = np.empty(n, np.int64)
+    mv = np.empty((n, 4), np.int64)
     idx = np.arange(nc)
     for i in range(nc - 1, 0, -1):
         j = _rand(rng, i + 1)
@@ -337,10 +384,12 @@ def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
         if b - a < 4:
             continue
         tried += 1
-        dl = _child(D, w, nd, nb, A, cyc, a, b, C, comp, size, rep)
+        dl, nm = _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first,
+                            size, mv)
         if costA + dl < best:
             best = costA + dl
             out[:, :] = C
+        _restore(A, C, cyc, a, b, mv, nm)
         if tried >= nch:
             break
     return best
