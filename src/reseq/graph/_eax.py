@@ -197,13 +197,14 @@ def _seg_of(cs, k, p):
 
 
 @njit(cache=True, nogil=True)
-def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, mv):
+def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, mv, mark):
     """Turn ``C`` (equal to A, whose tour order is ``tA`` and inverse ``posA``) into the child
     of AB-cycle ``cyc[a:b]``: A's edges of the cycle replaced by its B edges, then the sub-tours
     merged, smallest first, by the cheapest 2-exchange with an edge of another sub-tour next to
     a candidate neighbour (next to any node if none fits; never removing a dummy edge).
     Returns (change in length or ``inf``, merges made); ``mv`` records the merges so that
-    :func:`_restore` can turn ``C`` back into A."""
+    :func:`_restore` can turn ``C`` back into A; ``mark`` (n + 1 entries, its last the stamp)
+    marks the nodes of the sub-tour being merged."""
     n = A.shape[0]
     delta = 0.0
     m = b - a
@@ -275,6 +276,13 @@ def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, 
                 U = c
         bd = np.inf
         bu = bu2 = bv = bv2 = -1
+        mark[n] += 1  # stamp U's nodes: membership without a binary search per candidate
+        j = first[U]
+        while j >= 0:
+            L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
+            for q in range(L):
+                mark[tA[(cs[j] + 1 + q) % n]] = mark[n]
+            j = nxt[j]
         for fb in range(2):  # candidates first; every node if none fits
             j = first[U]
             while j >= 0:
@@ -292,7 +300,7 @@ def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, 
                             v = nb[u, kk] if fb == 0 else kk
                             if v == nd or v == u:
                                 continue
-                            if segc[_seg_of(cs, k, posA[v])] == U:
+                            if mark[v] == mark[n]:
                                 continue
                             dxv = _d(D, w, nd, u, v)
                             for e2 in range(2):
@@ -371,6 +379,7 @@ def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
     first = np.empty(n, np.int64)
     size = np.empty(n, np.int64)
     mv = np.empty((n, 4), np.int64)
+    mark = np.zeros(n + 1, np.int64)  # mark[n]: the current stamp
     idx = np.arange(nc)
     for i in range(nc - 1, 0, -1):
         j = _rand(rng, i + 1)
@@ -385,7 +394,7 @@ def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
             continue
         tried += 1
         dl, nm = _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first,
-                            size, mv)
+                        size, mv, mark)
         if costA + dl < best:
             best = costA + dl
             out[:, :] = C
