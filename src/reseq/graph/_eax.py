@@ -72,6 +72,22 @@ def adj_cost(D, w, nd, adj):
 
 
 @njit(cache=True, nogil=True)
+def _take(r, c, u, rng):
+    """Remove a random one of ``u``'s remaining edges (``r[u, :c[u]]``) from both ends' lists;
+    return its other end."""
+    k = _rand(rng, c[u])
+    v = r[u, k]
+    r[u, k] = r[u, c[u] - 1]
+    c[u] -= 1
+    for kk in range(c[v]):
+        if r[v, kk] == u:
+            r[v, kk] = r[v, c[v] - 1]
+            c[v] -= 1
+            break
+    return v
+
+
+@njit(cache=True, nogil=True)
 def ab_cycles(A, B, rng, cyc, cstart):
     """Decompose the edges of A and B that they do not share into AB-cycles; returns their
     number. Cycle ``k`` is ``cyc[cstart[k]:cstart[k + 1]]`` = c0 c1 ... c(2m-1), with the edges
@@ -116,25 +132,9 @@ def ab_cycles(A, B, rng, cyc, cstart):
             if L % 2 == 0:  # next edge is A
                 if ca[cur] == 0:
                     break
-                k = _rand(rng, ca[cur])
-                v = ra[cur, k]
-                ra[cur, k] = ra[cur, ca[cur] - 1]
-                ca[cur] -= 1
-                for kk in range(ca[v]):
-                    if ra[v, kk] == cur:
-                        ra[v, kk] = ra[v, ca[v] - 1]
-                        ca[v] -= 1
-                        break
+                v = _take(ra, ca, cur, rng)
             else:
-                k = _rand(rng, cb[cur])
-                v = rb[cur, k]
-                rb[cur, k] = rb[cur, cb[cur] - 1]
-                cb[cur] -= 1
-                for kk in range(cb[v]):
-                    if rb[v, kk] == cur:
-                        rb[v, kk] = rb[v, cb[v] - 1]
-                        cb[v] -= 1
-                        break
+                v = _take(rb, cb, cur, rng)
             L += 1
             path[L] = v
             i = p0[v] if L % 2 == 0 else p1[v]
