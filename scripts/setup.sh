@@ -9,7 +9,7 @@ py="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints/ci.txt -e ".${extras}"
 .venv/bin/python -c "import reseq, torch; print(f'reseq {reseq.__version__} ready (torch {torch.__version__})')"
-# compile the solver's numba kernels now (once per install, ~35 s of CPU; cached on disk),
+# compile the solver's numba kernels now (once per install, about a minute of CPU; cached on disk),
 # so the first `reseq order` / `reseq loop` does not pay for it
 echo "compiling the sequencing kernels (once)..."
 .venv/bin/python -c "
