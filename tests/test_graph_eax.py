@@ -104,3 +104,12 @@ def test_evolution_does_real_work(monkeypatch):
     full = order(D).cost
     monkeypatch.setattr(tsp_mod, "_GENS", 0)
     assert full < order(D).cost
+
+
+def test_time_budget_still_gives_a_valid_path():
+    """A budget that runs out among the population's searches: the members not started are
+    dropped, and the path is still a permutation with its ends where asked."""
+    D = _plane(600, 2)
+    p = order(D, start=3, end=7, time_budget=0.05)
+    assert p.order[0] == 3 and p.order[-1] == 7
+    assert sorted(p.order.tolist()) == list(range(len(D)))

@@ -66,7 +66,8 @@ How they are solved
   own (3 idle generations, at most 1000).
   All of it counts work, not time, and every random choice comes from ``seed``, so the same
   ``D`` and ``seed`` give the bit-identical order on any machine and under any load.
-  ``time_budget`` (seconds, default ``None``: no limit) is only a safety cap: when it cuts the
+  ``time_budget`` (seconds, default ``None``: no limit) is only a safety cap (population
+  members not started by then are dropped, searches and the evolution stop): when it cuts the
   search short the result depends on timing.
 
 * **Methods**: ``"auto"`` (default) and ``"local"`` are this deterministic solver (``"local"``
@@ -559,6 +560,8 @@ class _Solver:
             free = np.array([v for v in range(n) if v != nd and v not in ends], np.int64)
 
         def member(i: int):
+            if i > 0 and self._late():
+                return None  # past time_budget: a smaller population
             if i == 0:
                 t = best.copy()
             elif nd < 0:
@@ -577,16 +580,17 @@ class _Solver:
             return a, _eax.eax(self.D, w, nd, nb, pop[a], pop[b], costs[a], state, _NCH, out), out
 
         with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as ex:
-            members = list(ex.map(member, range(_POP)))
+            members = [r for r in ex.map(member, range(_POP)) if r is not None]
             pop = [_eax.to_adj(t) for t, _ in members]
             costs = np.array([c for _, c in members])
+            size = len(pop)
             stale = gens = 0
-            while stale < _STALE and gens < _GENS and not self._late():
+            while stale < _STALE and gens < _GENS and size > 1 and not self._late():
                 gens += 1
-                perm = self.rng.permutation(_POP)
-                states = self.rng.integers(1, 2**62, size=_POP)
-                jobs = [(perm[i], perm[(i + 1) % _POP], np.array([states[i]], dtype=np.uint64))
-                        for i in range(_POP)]
+                perm = self.rng.permutation(size)
+                states = self.rng.integers(1, 2**62, size=size)
+                jobs = [(perm[i], perm[(i + 1) % size], np.array([states[i]], dtype=np.uint64))
+                        for i in range(size)]
                 better = False
                 # every child is made from this generation's tours, then the replacements
                 # are applied in job order: the same result on any number of cores
