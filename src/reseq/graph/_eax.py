@@ -72,6 +72,14 @@ def adj_cost(D, w, nd, adj):
 
 
 @njit(cache=True, nogil=True)
+def _shuffle(a, rng):
+    """Shuffle ``a`` in place (Fisher-Yates, the caller's xorshift state)."""
+    for i in range(len(a) - 1, 0, -1):
+        j = _rand(rng, i + 1)
+        a[i], a[j] = a[j], a[i]
+
+
+@njit(cache=True, nogil=True)
 def _take(r, c, u, rng):
     """Remove a random one of ``u``'s remaining edges (``r[u, :c[u]]``) from both ends' lists;
     return its other end."""
@@ -111,9 +119,7 @@ def ab_cycles(A, B, rng, cyc, cstart):
                 cb[u] += 1
     # nodes with remaining A edges, visited in a random order
     order = np.arange(n)
-    for i in range(n - 1, 0, -1):
-        j = _rand(rng, i + 1)
-        order[i], order[j] = order[j], order[i]
+    _shuffle(order, rng)
     path = np.empty(4 * n + 4, np.int64)
     p0 = np.full(n, -1, np.int64)  # last index of node in path at even index
     p1 = np.full(n, -1, np.int64)  # ... at odd index
@@ -183,8 +189,8 @@ def _replace(adj, u, old, new):
 
 @njit(cache=True, nogil=True)
 def _seg_of(cs, k, p):
-    """Index of the segment holding tour position ``p``: segment j is (cs[j], cs[j + 1]], the
-    last one wraps round (cs[k - 1], cs[0] + n]."""
+    """Index of the segment holding tour position ``p`` (0 <= p < n): segment j is positions
+    (cs[j], cs[j + 1]], the last one wrapping round to cs[k] = cs[0] + n."""
     lo = 0
     hi = k
     while lo < hi:  # first i with cs[i] >= p
@@ -227,6 +233,7 @@ def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, 
         _replace(C, u, -1, v)
         _replace(C, v, -1, u)
     cs[:k].sort()
+    cs[k] = cs[0] + n  # sentinel: segment j is positions (cs[j], cs[j + 1]] (mod n) for every j
     # sub-tours: walk from segment to segment over the B edges
     for j in range(k):
         segc[j] = -1
@@ -246,8 +253,8 @@ def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, 
                 nxt[last] = j
             last = j
             head = tA[(cs[j] + 1) % n]
-            tail = tA[cs[j + 1]] if j + 1 < k else tA[cs[0]]
-            L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
+            tail = tA[cs[j + 1] % n]
+            L = cs[j + 1] - cs[j]
             size[nc] += L
             if L == 1:
                 x = head
@@ -279,15 +286,13 @@ def _child(D, w, nd, nb, A, tA, posA, cyc, a, b, C, cs, segc, nxt, first, size, 
         mark[n] += 1  # stamp U's nodes: membership without a binary search per candidate
         j = first[U]
         while j >= 0:
-            L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
-            for q in range(L):
+            for q in range(cs[j + 1] - cs[j]):
                 mark[tA[(cs[j] + 1 + q) % n]] = mark[n]
             j = nxt[j]
         for fb in range(2):  # candidates first; every node if none fits
             j = first[U]
             while j >= 0:
-                L = (cs[j + 1] - cs[j]) if j + 1 < k else (cs[0] + n - cs[k - 1])
-                for q in range(L):
+                for q in range(cs[j + 1] - cs[j]):
                     u = tA[(cs[j] + 1 + q) % n]
                     if u == nd:
                         continue
@@ -381,9 +386,7 @@ def eax(D, w, nd, nb, A, B, costA, rng, nch, out):
     mv = np.empty((n, 4), np.int64)
     mark = np.zeros(n + 1, np.int64)  # mark[n]: the current stamp
     idx = np.arange(nc)
-    for i in range(nc - 1, 0, -1):
-        j = _rand(rng, i + 1)
-        idx[i], idx[j] = idx[j], idx[i]
+    _shuffle(idx, rng)
     best = np.inf
     tried = 0
     for ii in range(nc):
