@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -51,6 +52,15 @@ class _Group(click.Group):
         except MemoryError:
             click.echo("reseq: error: out of memory; try a smaller --size or fewer frames", err=True)
             sys.exit(1)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Every warning is one ``reseq: warning: ...`` line: no internal path, no source line."""
+    text = " ".join(str(message).split())
+    click.echo(f"reseq: warning: {text}", err=True)
+
+
+warnings.showwarning = _show_warning
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
