@@ -6,6 +6,7 @@ The pipeline, one module per stage::
     features    deep features (AlexNet / VGG16) and the LPIPS embedding
     distances   distance_matrix(frames, metric, net) -> N x N float64
     graph       order / loop / minimum_spanning_tree / inbetweens / outliers on a precomputed D
+    layouts     2-D positions of the frames (the MST map, ...)
     sequences   chaining and sampling loops, subsets
     render      MP4 / GIF / PNG sequence / index / contact sheet writers
     synth       VAE, slerp, gap filling
@@ -32,6 +33,7 @@ _EXPORTS = {
     "minimum_spanning_tree": "graph",
     "inbetweens": "graph",
     "outliers": "graph",
+    "layout": "layouts",
     "chain_loop": "sequences",
     "sample_cycle": "sequences",
     "kendall_tau_distance": "evaluate",

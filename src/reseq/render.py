@@ -538,35 +538,6 @@ def _tree_edges(tree: Any, n: int) -> list[tuple[int, int, float]]:
     return [(int(r[0]), int(r[1]), float(r[2]) if len(r) > 2 else 1.0) for r in rows if len(r) >= 2]
 
 
-def _tree_layout(n: int, edges: list[tuple[int, int, float]], seed: int = 0) -> np.ndarray:
-    """2-D positions in [0, 1]: Kamada-Kawai on hop counts capped as ``min(h, 4 + sqrt(h))`` (so
-    long chains fold into the square instead of running off in a line); spring layout for
-    more than 200 frames."""
-    import networkx as nx
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import shortest_path
-
-    if n == 1:
-        return np.full((1, 2), 0.5)
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from((a, b) for a, b, _ in edges)
-    if n <= 200:
-        rows = [e[0] for e in edges] + [e[1] for e in edges]
-        cols = [e[1] for e in edges] + [e[0] for e in edges]
-        g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
-        hops = shortest_path(g, directed=False, unweighted=True)
-        hops[~np.isfinite(hops)] = hops[np.isfinite(hops)].max() + 1  # a forest, not a tree
-        dist = np.minimum(hops, 4 + np.sqrt(hops))
-        layout = nx.kamada_kawai_layout(graph, dist={i: dict(enumerate(r)) for i, r in
-                                                     enumerate(dist)})
-    else:
-        layout = nx.spring_layout(graph, seed=seed, iterations=100)
-    pos = np.array([layout[i] for i in range(n)], dtype=float)
-    pos = pos - pos.min(axis=0)
-    return pos / max(float(pos.max()), 1e-12)
-
-
 def mst_plot(
     path: str | os.PathLike,
     tree: Any,
@@ -596,7 +567,10 @@ def mst_plot(
         raise ReseqError(f"{n} frames but {len(labels)} labels")
     out = check_writable(path, force)
     edges = _tree_edges(tree, n)
-    pos = _tree_layout(n, edges)
+    from .layouts import tree_positions
+
+    pos = tree_positions(n, edges)
+    pos[:, 1] = 1 - pos[:, 1]  # layouts put y downwards, as a screen does; matplotlib, upwards
     if thumbnails is None:
         thumbnails = n <= 150
     size = min(14.0, max(6.0, math.sqrt(n) * 1.6))
