@@ -376,10 +376,11 @@ def clear(assets: bool = False) -> tuple[int, int]:
     if assets:
         from .assets import ASSETS
 
+        inside = base.resolve()
         for a in ASSETS.values():
             dest = base / "assets" / f"{a.name}-{a.version}"
-            if not (dest / ".reseq-asset.json").is_file():
-                continue
+            if not (dest / ".reseq-asset.json").is_file() or inside not in dest.resolve().parents:
+                continue  # not an extraction of reseq's, or one reached through a link: keep
             sizes = [f.stat().st_size for f in dest.rglob("*") if f.is_file()]
             shutil.rmtree(dest, ignore_errors=True)
             if not dest.exists():

@@ -324,6 +324,8 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         return np.zeros((len(images), len(images)))
     if cache is None:
         cache = not os.environ.get("RESEQ_NO_CACHE")
+    if cache:
+        _cache.max_bytes()  # a bad RESEQ_CACHE_MAX is an error before the work, not after
     matrix_file = _matrix_cache_file(uniq, metric, net) if cache else None
     dist = _read_matrix(matrix_file, m) if matrix_file is not None else None
     if dist is not None:
