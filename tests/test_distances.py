@@ -143,6 +143,13 @@ def test_bad_inputs():
         distance_matrix(np.zeros((1, 8, 8, 3), np.uint8), metric="l2")
     with pytest.raises(ReseqError, match="uint8"):
         distance_matrix(np.zeros((3, 8, 8), np.float32), metric="l2")
+    mixed = [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)]
+    with pytest.raises(ReseqError, match=r"different sizes \(\(8, 8, 3\), \(9, 8, 3\)\)"):
+        distance_matrix(mixed, metric="l2")
+    for bad in ([], "frames", np.zeros((2, 0, 8, 3), np.uint8), [[1, 2], [3]]):
+        with pytest.raises(ReseqError) as err:
+            distance_matrix(bad, metric="l2")
+        assert "\n" not in str(err.value)
 
 
 def test_cli_writes_matrix_and_labels(run_cli, dev_clips, tmp_path):
