@@ -128,6 +128,30 @@ def test_write_failure_leaves_nothing_and_put_warns_once(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("budget", [None, 2**18], ids=["in-memory", "streamed"])
+def test_full_disk_cache_warns_once_and_leaves_no_partial_files(tmp_path, monkeypatch, real_assets,
+                                                                 frames, reference, budget, capfd):
+    root = tmp_path / "small"
+    root.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(root)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()[:80]}")
+    try:
+        (root / "assets").symlink_to(real_assets, target_is_directory=True)
+        monkeypatch.setenv("RESEQ_CACHE_DIR", str(root))
+        kw = {} if budget is None else {"memory_budget": budget}
+        D, msgs = _recomputes(frames, **kw)
+        assert len(msgs) == 1 and "No space left on device" in msgs[0], msgs
+        assert np.allclose(D, reference, rtol=0, atol=1e-6)
+        assert not [p for p in root.rglob("*") if p.name.endswith(".part")]
+        entries = _files(root, "features")
+        assert entries and all(cache.read_entry(p) is not None for p in entries)
+    finally:
+        subprocess.run(["umount", str(root)], check=False)
+    _no_traceback(capfd)
+
+
 def test_size_parsing():
     assert cache.parse_size("500M") == 500 * 2**20 and cache.parse_size("1.5k") == 1536
     assert cache.parse_size("20GB") == 20 * 2**30 and cache.parse_size("0") == 0

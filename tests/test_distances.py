@@ -77,14 +77,16 @@ def test_cosine_matches_equation_11(kenney):
 
 def test_streaming_through_disk_matches_in_memory(bunny):
     # both routes multiply the same fixed chunks of columns (CHUNK_COLS) in the same order, so
-    # the arithmetic is the same whatever the budget: the matrices agree bit for bit
+    # the arithmetic is the same whatever the budget: the matrices agree bit for bit here; the
+    # limit (1e-7) leaves room only for a BLAS whose float32 GEMM is not reproducible, and
+    # still catches chunks that depend on the budget (1.3e-6 when they did)
     small = bunny[:8]
     stats: dict = {}
     full = distance_matrix(small, progress=False, cache=False)
     streamed = distance_matrix(small, progress=False, cache=False, memory_budget=8 * 2**20,
                                stats=stats)
     assert stats["streamed"]
-    assert np.array_equal(full, streamed), np.abs(full - streamed).max()
+    assert np.abs(full - streamed).max() <= 1e-7
 
 
 def test_caches_skip_network_and_gemm_on_second_run(kenney, monkeypatch, tmp_path):

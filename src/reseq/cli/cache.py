@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import ReseqError
 from . import main
 
 __all__ = ["cache_group"]
@@ -34,7 +35,10 @@ def info_cmd() -> None:
 
     cap = cache.max_bytes()
     click.echo(f"cache folder: {cache.root()}")
-    usage = cache.usage()
+    try:
+        usage = cache.usage()
+    except OSError as exc:
+        raise ReseqError(f"cannot read the cache at {cache.root()}: {exc.strerror or exc}") from None
     counted = sum(b for kind, (_, b) in usage.items() if kind.split("/")[0] in cache.KINDS)
     width = max([len(k) for k in usage] + [10])
     for kind, (files, nbytes) in usage.items():
@@ -52,6 +56,9 @@ def clear_cmd(everything: bool) -> None:
     """Remove cached features and distance matrices (only files reseq wrote)."""
     from .. import cache
 
-    files, nbytes = cache.clear(assets=everything)
+    try:
+        files, nbytes = cache.clear(assets=everything)
+    except OSError as exc:
+        raise ReseqError(f"cannot clear the cache at {cache.root()}: {exc.strerror or exc}") from None
     what = "features, matrices and assets" if everything else "features and matrices"
     click.echo(f"removed {files} cached files ({_size(nbytes)}) of {what} from {cache.root()}")
