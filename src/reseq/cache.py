@@ -22,9 +22,10 @@ are valid). The temporary file is removed on any error, a full disk included. :f
 the forgiving form used for caching: a failed write (read-only folder, full disk, a cache path
 below a regular file) warns once per cache folder and the work goes on without the cache.
 
-Size. Features and matrices together are kept under ``$RESEQ_CACHE_MAX`` bytes (default 20G;
-suffixes K, M, G, T are powers of 1024; ``0`` means no cap): :func:`evict` removes the least
-recently used entries (a read refreshes an entry's modification time) until the total fits.
+Size. Features, matrices and DAE embeddings (:mod:`reseq.evaluate.dae`) together are kept
+under ``$RESEQ_CACHE_MAX`` bytes (default 20G; suffixes K, M, G, T are powers of 1024; ``0``
+means no cap): :func:`evict` removes the least recently used entries (a read refreshes an
+entry's modification time) until the total fits.
 It runs after each distance computation that wrote to the cache, so one run may pass the cap
 until it ends. Assets are not counted and never evicted. ``reseq cache info|clear`` shows and
 empties the cache (:func:`usage`, :func:`clear`).
@@ -67,7 +68,7 @@ __all__ = [
 #: 256 px, or 15000 AlexNet frames.
 DEFAULT_MAX = "20G"
 #: The cache sub-folders holding evictable entries.
-KINDS = ("features", "matrices")
+KINDS = ("features", "matrices", "dae-embeddings")
 
 _MAGIC = b"RESEQ\x00E1"
 _HEAD = struct.Struct("<8sQQQ")  # magic, payload bytes, chunk bytes, number of digests
@@ -306,7 +307,7 @@ def _entries(top: Path) -> list[tuple[float, int, Path]]:
 
 
 def evict(limit: int | None = None) -> tuple[int, int]:
-    """Delete least recently used features and matrices until they total at most ``limit``
+    """Delete least recently used entries of :data:`KINDS` until they total at most ``limit``
     bytes (default :func:`max_bytes`; 0 = no cap). Returns (files, bytes) removed."""
     limit = max_bytes() if limit is None else limit
     if limit <= 0:
@@ -341,9 +342,9 @@ def usage() -> dict[str, tuple[int, int]]:
             for key in sorted(p for p in sub.iterdir() if p.is_dir()):
                 ents = _entries(key)
                 out[f"features/{key.name}"] = (len(ents), sum(e[1] for e in ents))
-        elif sub.name == "matrices":
+        elif sub.name in KINDS:
             ents = _entries(sub)
-            out["matrices"] = (len(ents), sum(e[1] for e in ents))
+            out[sub.name] = (len(ents), sum(e[1] for e in ents))
         else:
             for inner in sorted(sub.iterdir()) if sub.name == "assets" else [sub]:
                 sizes = [f.stat().st_size for f in inner.rglob("*") if f.is_file()] \
@@ -354,7 +355,7 @@ def usage() -> dict[str, tuple[int, int]]:
 
 
 def clear(assets: bool = False) -> tuple[int, int]:
-    """Delete every feature and matrix entry (and, with ``assets``, the fetched assets and
+    """Delete every entry of :data:`KINDS` (and, with ``assets``, the fetched assets and
     converted weights); only files reseq wrote. Returns (files, bytes) removed."""
     base = root()
     files = freed = 0

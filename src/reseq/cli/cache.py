@@ -22,9 +22,10 @@ def _size(n: int) -> str:
 def cache_group() -> None:
     """The cache of deep features, distance matrices and assets.
 
-    Entries are verified when read and recomputed when damaged. Features and matrices are kept
-    under RESEQ_CACHE_MAX bytes (default 20G; e.g. 500M, 100G; 0 = no cap), least recently
-    used first out. RESEQ_CACHE_DIR moves the cache; RESEQ_NO_CACHE=1 turns it off.
+    Entries are verified when read and recomputed when damaged. Features, matrices and DAE
+    embeddings are kept under RESEQ_CACHE_MAX bytes (default 20G; e.g. 500M, 100G; 0 = no
+    cap), least recently used first out. RESEQ_CACHE_DIR moves the cache; RESEQ_NO_CACHE=1
+    turns it off.
     """
 
 
@@ -46,19 +47,19 @@ def info_cmd() -> None:
     if not usage:
         click.echo("  (empty)")
     limit = _size(cap) if cap > 0 else "none"
-    click.echo(f"features + matrices: {_size(counted)} of a {limit} cap (RESEQ_CACHE_MAX)")
+    click.echo(f"{' + '.join(cache.KINDS)}: {_size(counted)} of a {limit} cap (RESEQ_CACHE_MAX)")
 
 
 @cache_group.command("clear")
 @click.option("--all", "everything", is_flag=True,
               help="Also remove the fetched assets and converted LPIPS weights.")
 def clear_cmd(everything: bool) -> None:
-    """Remove cached features and distance matrices (only files reseq wrote)."""
+    """Remove cached features, distance matrices and DAE embeddings (only files reseq wrote)."""
     from .. import cache
 
     try:
         files, nbytes = cache.clear(assets=everything)
     except OSError as exc:
         raise ReseqError(f"cannot clear the cache at {cache.root()}: {exc.strerror or exc}") from None
-    what = "features, matrices and assets" if everything else "features and matrices"
+    what = ", ".join(cache.KINDS) + (" and assets" if everything else "")
     click.echo(f"removed {files} cached files ({_size(nbytes)}) of {what} from {cache.root()}")
