@@ -333,8 +333,8 @@ def test_concurrent_runs_share_the_cache(run_cli, fresh, frames, reference, dev_
     for out in outs:
         args = ["distances", str(dev_clips / CLIP), "--size", "64", "-o", str(out)]
         procs.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "reseq"), *args], env={**os.environ, **env},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            [sys.executable, "-c", "from reseq.cli import main; main()", *args],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0 and "Traceback" not in err and "warning" not in err, err
@@ -368,8 +368,14 @@ def test_a_read_makes_an_entry_recent(tmp_path, monkeypatch):
         cache.write_entry(p, b"z" * 1000)
         os.utime(p, (1e9 + k, 1e9 + k))
     assert cache.read_entry(paths[0]) is not None  # a is now the most recent
+    stale = paths[0].parent / f".{paths[0].name}.x1y2.part"  # left by a killed run
+    fresh_part = paths[0].parent / f".{paths[1].name}.z3.part"  # a write under way
+    for p in (stale, fresh_part):
+        p.write_bytes(b"partial")
+    os.utime(stale, (1e9, 1e9))
     files, _freed = cache.evict(2 * paths[0].stat().st_size)
-    assert files == 1 and [p.exists() for p in paths] == [True, False, True]
+    assert files == 2 and [p.exists() for p in paths] == [True, False, True]
+    assert not stale.exists() and fresh_part.exists()
 
 
 def test_unwritable_cache_gives_the_right_result_with_one_warning(run_cli, tmp_path, real_assets,

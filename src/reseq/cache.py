@@ -42,6 +42,7 @@ import re
 import shutil
 import struct
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -74,6 +75,8 @@ _MAGIC = b"RESEQ\x00E1"
 _HEAD = struct.Struct("<8sQQQ")  # magic, payload bytes, chunk bytes, number of digests
 _DIGEST = 32  # sha256
 _ENTRY_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]+$")  # <hash>.<ext>: what reseq writes
+_PART_NAME = re.compile(r"^\.[0-9a-f]{64}\.[a-z0-9]+\.[^/]*\.part$")  # a write under way
+_STALE_S = 3600.0  # a temporary file this old belongs to a killed run
 _unwritable: set[str] = set()  # cache roots whose write failure was already reported
 
 
@@ -291,12 +294,14 @@ def max_bytes() -> int:
     return parse_size(os.environ.get("RESEQ_CACHE_MAX") or DEFAULT_MAX)
 
 
-def _entries(top: Path) -> list[tuple[float, int, Path]]:
-    """(mtime, bytes, path) of every entry file reseq wrote below ``top``."""
+def _entries(top: Path, parts: bool = False) -> list[tuple[float, int, Path]]:
+    """(mtime, bytes, path) of every entry file reseq wrote below ``top`` (or, with ``parts``,
+    of its temporary files)."""
+    pattern = _PART_NAME if parts else _ENTRY_NAME
     out = []
     for dirpath, _dirs, files in os.walk(top):
         for name in files:
-            if _ENTRY_NAME.match(name):
+            if pattern.match(name):
                 p = Path(dirpath, name)
                 try:
                     st = p.stat()
@@ -312,9 +317,17 @@ def evict(limit: int | None = None) -> tuple[int, int]:
     limit = max_bytes() if limit is None else limit
     if limit <= 0:
         return 0, 0
+    files = freed = 0
+    now = time.time()
+    for mtime, size, path in (e for kind in KINDS for e in _entries(root() / kind, parts=True)):
+        if now - mtime > _STALE_S:  # left by a killed run
+            try:
+                path.unlink()
+                files, freed = files + 1, freed + size
+            except OSError:
+                pass
     entries = [e for kind in KINDS for e in _entries(root() / kind)]
     total = sum(size for _, size, _ in entries)
-    files = freed = 0
     for _, size, path in sorted(entries, key=lambda e: e[0]):
         if total <= limit:
             break
@@ -361,7 +374,7 @@ def clear(assets: bool = False) -> tuple[int, int]:
     files = freed = 0
     for kind in KINDS:
         top = base / kind
-        for _, size, path in _entries(top):
+        for _, size, path in _entries(top) + _entries(top, parts=True):
             try:
                 path.unlink()
             except OSError:
