@@ -77,7 +77,7 @@ def _recomputes(frames, **kwargs) -> tuple[np.ndarray, list[str]]:
 # --------------------------------------------------------------------------- entries
 
 
-def test_entry_round_trip_and_every_damage_is_caught(tmp_path):
+def test_entry_round_trip_and_every_damage_is_caught(tmp_path, capfd):
     data = np.arange(50_000, dtype=np.float32)
     path = tmp_path / "e" / ("ab" * 32 + ".feat")
     cache.write_entry(path, data, chunk=4096)
@@ -108,9 +108,10 @@ def test_entry_round_trip_and_every_damage_is_caught(tmp_path):
     with pytest.warns(ReseqWarning, match="checksum mismatch"):
         assert cache.read_range(path, 0, data.nbytes) is None
     assert cache.read_entry(tmp_path / "missing.feat") is None  # absent: no warning
+    _no_traceback(capfd)
 
 
-def test_write_failure_leaves_nothing_and_put_warns_once(tmp_path, monkeypatch):
+def test_write_failure_leaves_nothing_and_put_warns_once(tmp_path, monkeypatch, capfd):
     path = tmp_path / ("cd" * 32 + ".dist")
 
     def full_disk(fd):
@@ -126,6 +127,7 @@ def test_write_failure_leaves_nothing_and_put_warns_once(tmp_path, monkeypatch):
         assert not cache.put(path, b"x") and not cache.put(path, b"y")
     assert len(caught) == 1 and "running without the cache" in str(caught[0].message)
     assert list(tmp_path.iterdir()) == []
+    _no_traceback(capfd)
 
 
 @pytest.mark.parametrize("budget", [None, 2**18], ids=["in-memory", "streamed"])
@@ -152,11 +154,12 @@ def test_full_disk_cache_warns_once_and_leaves_no_partial_files(tmp_path, monkey
     _no_traceback(capfd)
 
 
-def test_size_parsing():
+def test_size_parsing(capfd):
     assert cache.parse_size("500M") == 500 * 2**20 and cache.parse_size("1.5k") == 1536
     assert cache.parse_size("20GB") == 20 * 2**30 and cache.parse_size("0") == 0
     with pytest.raises(ReseqError, match="RESEQ_CACHE_MAX"):
         cache.parse_size("lots")
+    _no_traceback(capfd)
 
 
 # --------------------------------------------------------------------------- fault tests
@@ -310,7 +313,7 @@ def test_truncated_weights_without_the_artefact_is_one_error_line(run_cli, tmp_p
     assert not (tmp_path / "D.npy").exists()
 
 
-def test_concurrent_writers_end_with_a_valid_entry(tmp_path):
+def test_concurrent_writers_end_with_a_valid_entry(tmp_path, capfd):
     path = tmp_path / "ent" / ("ef" * 32 + ".feat")
     code = ("import sys, numpy as np; from reseq.cache import write_entry\n"
             "v = int(sys.argv[1]); a = np.full(300_000, v, np.float32)\n"
@@ -324,6 +327,7 @@ def test_concurrent_writers_end_with_a_valid_entry(tmp_path):
     data = np.frombuffer(cache.read_entry(path, 1_200_000), np.float32)
     assert data[0] in (1, 2) and np.all(data == data[0])  # one writer's whole entry
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+    _no_traceback(capfd)
 
 
 def test_concurrent_runs_share_the_cache(run_cli, fresh, frames, reference, dev_clips, tmp_path):
@@ -361,7 +365,7 @@ def test_lru_eviction_keeps_the_newest_under_the_cap(fresh, frames, monkeypatch,
     _no_traceback(capfd)
 
 
-def test_a_read_makes_an_entry_recent(tmp_path, monkeypatch):
+def test_a_read_makes_an_entry_recent(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("RESEQ_CACHE_DIR", str(tmp_path))
     paths = [tmp_path / "matrices" / "00" / (c * 64 + ".dist") for c in "abc"]
     for k, p in enumerate(paths):
@@ -376,6 +380,7 @@ def test_a_read_makes_an_entry_recent(tmp_path, monkeypatch):
     files, _freed = cache.evict(2 * paths[0].stat().st_size)
     assert files == 2 and [p.exists() for p in paths] == [True, False, True]
     assert not stale.exists() and fresh_part.exists()
+    _no_traceback(capfd)
 
 
 def test_unwritable_cache_gives_the_right_result_with_one_warning(run_cli, tmp_path, real_assets,
@@ -405,7 +410,7 @@ def test_unwritable_cache_gives_the_right_result_with_one_warning(run_cli, tmp_p
     assert afile.read_text() == "mine"
 
 
-def test_cli_cache_info_and_clear(run_cli, fresh, frames, tmp_path):
+def test_cli_cache_info_and_clear(run_cli, fresh, frames, tmp_path, bunny_video):
     distance_matrix(frames, progress=False)
     mine = fresh / "features" / "notes.txt"
     mine.write_text("a user's file")
