@@ -15,6 +15,7 @@ Median of ``--repeats``; the feature rows are summed over ``--frames`` files.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import statistics
@@ -84,8 +85,11 @@ def main() -> None:
                 cache.read_range(e, 0, BLOCK * 4, dim * 4) for e in entries], args.repeats)
             rows.append((f"features {net} 256x144", n, dim * 4, old, new, stream, write))
 
+    block = np.random.default_rng(1).bytes(64 << 20)
+    sha = _median(lambda: hashlib.sha256(block).digest(), args.repeats)
     print(f"cache entry reads and writes ({os.cpu_count()} CPUs, page cache warm, median of "
-          f"{args.repeats})")
+          f"{args.repeats}); sha256 alone: {sha * 1e3 / 64:.2f} ms/MB, load average "
+          f"{os.getloadavg()[0]:.1f}")
     head = ("entry", "files", "MB/file", "unverified ms", "verified ms", "overhead ms/MB",
             "block of 4 chunks ms", "atomic write ms")
     print(" | ".join(head))
