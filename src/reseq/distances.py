@@ -387,7 +387,10 @@ def _read_matrix(path: Path, m: int) -> np.ndarray | None:
         problem = f"shape {dist.shape} {dist.dtype}, expected ({m}, {m}) float64"
     except (OSError, ValueError) as exc:
         problem = f"not a matrix: {exc}"
-    path.unlink(missing_ok=True)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only cache: the entry stays, and is never used
+        pass
     warnings.warn(f"discarded damaged cache entry {path} ({problem}); recomputing it",
                   ReseqWarning, stacklevel=3)
     return None
