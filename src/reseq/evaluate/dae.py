@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import cache as _cache
 from .._util import atomic_path, cache_dir, progress
 from ..errors import ReseqError
 
@@ -277,9 +278,11 @@ def dae_embedding(model: DAE, array: np.ndarray, batch_size: int = 16,
     key.update(model_hash(model).encode())
     key.update(str(array.shape).encode())
     key.update(array.tobytes())
-    path = cache_dir("dae-embeddings") / f"{key.hexdigest()}.npy"
-    if use_cache and path.exists():
-        return np.load(path)
+    folder = _cache.folder("dae-embeddings") if use_cache else None
+    path = folder / f"{key.hexdigest()}.demb" if folder is not None else None
+    data = _cache.read_entry(path) if path is not None else None  # verified, else recomputed
+    if data is not None:
+        return np.load(io.BytesIO(data), allow_pickle=False)
     model = model.eval()
     chunks = []
     with torch.inference_mode():
@@ -287,9 +290,10 @@ def dae_embedding(model: DAE, array: np.ndarray, batch_size: int = 16,
             x = prepare_images(array[i:i + batch_size])
             chunks.append(model.encode(x).flatten(1).numpy().astype(np.float32))
     emb = np.concatenate(chunks) if chunks else np.zeros((0, math.prod(BOTTLENECK)), np.float32)
-    if use_cache:
-        with atomic_path(path, force=True) as tmp:
-            np.save(tmp, emb)
+    if path is not None:
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        _cache.put(path, buf.getbuffer())
     return emb
 
 
