@@ -103,3 +103,19 @@ def test_motion_objective_keeps_clips_plain_lpips_gets_right(clip_frames, clip, 
     plain = order(D, start=0, end=len(x) - 1).order
     assert plain.tolist() == list(range(len(x)))
     assert motion_order(D, plain).tolist() == list(range(len(x)))
+
+
+def test_protocol_row_starts_from_the_lpips_path(clip_frames, dev_clips):
+    from reseq.evaluate.protocol import Clip, evaluate_frames
+
+    x = clip_frames("nat_carphone", size=64).array[2::6]
+    clip = Clip("nat_carphone", dev_clips / "nat_carphone", "natural")
+    res, _ = evaluate_frames(clip, x, metrics=["lpips-alex", "lpips-alex-motion"])
+    plain, motion = res
+    assert (plain.metric, motion.metric) == ("lpips-alex", "lpips-alex-motion")
+    assert plain.tau > 0 and plain.failure == "metric"
+    assert motion.tau == 0 and motion.failure == ""
+    # its costs are under its own objective: LPIPS length plus turns, so at least the length
+    assert motion.cost_found >= plain.cost_true * (1 - 1e-9)
+    alone, _ = evaluate_frames(clip, x, metrics=["lpips-alex-motion"])
+    assert alone[0] == motion
