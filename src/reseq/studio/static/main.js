@@ -212,7 +212,7 @@ function renderKeys() {
   map.redraw();
   const ex = $("exclinfo");
   ex.dataset.excluded = state.excluded.join(",");
-  ex.textContent = state.excluded.length ? `${state.excluded.length} frames excluded` : "no frames excluded";
+  ex.textContent = state.excluded.length ? `${state.excluded.length} frame${state.excluded.length > 1 ? "s" : ""} excluded` : "no frames excluded";
   $("exlist").innerHTML = state.excluded.map((i) => `<span data-i="${i}" title="include again">${i} &#215;</span>`).join("");
   refreshTree().catch((e) => flash(e.message));
 }
