@@ -348,3 +348,15 @@ def test_studio_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_server_socket_is_tcp(session):
+    # asyncio sets TCP_NODELAY only on sockets created as IPPROTO_TCP; without it every
+    # keep-alive response waited for a delayed ACK (about 40 ms a request)
+    import socket
+
+    from reseq.studio import StudioServer
+
+    with StudioServer(session) as srv:
+        assert srv.sock.proto == socket.IPPROTO_TCP
+        assert srv.url.startswith(f"http://127.0.0.1:{srv.port}/?token=")

@@ -148,12 +148,26 @@ class Session:
         self._atlases: dict[int, bytes] = {}
         self.outliers = None
         self.step_scale = 1.0
+        self.timings: dict[str, float] = {}  # seconds per stage of compute()
 
     # -- set-up ----------------------------------------------------------------------------
     def compute(self, progress: bool = True) -> None:
         """Distances (from the cache when warm), the MST map, the outliers. Sets ``ready``."""
         from ..graph import check_distance_matrix, knn_scores, outliers
 
+        t = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            self.timings[name] = now - t
+            t = now
+
+        # thumbnails: built beside the distances and the layout (Pillow releases the GIL)
+        thumbs = threading.Thread(target=lambda: [self.atlas(k) for k in
+                                                  range(self.atlas_info()["count"])],
+                                  daemon=True, name="reseq-studio-atlas")
+        thumbs.start()
         try:
             if self.D is None:
                 from ..distances import distance_matrix
@@ -165,16 +179,22 @@ class Session:
             self.D = check_distance_matrix(self.D, 2)
             if len(self.D) != self.n:
                 raise ReseqError(f"{self.n} frames but a {len(self.D)} x {len(self.D)} matrix")
+            lap("distances")
             self.stage = "minimum spanning tree"
             self.active([])
+            lap("tree")
             self.stage = "map layout"
             self.layout("mst")
+            lap("layout")
             self.stage = "outliers"
             try:
                 self.outliers = outliers(self.D)
             except ReseqError:
                 self.outliers = None  # too few or degenerate frames: no ring on the map
             self.step_scale = float(np.quantile(knn_scores(self.D, 1), 0.95)) or 1.0
+            lap("outliers")
+            thumbs.join()
+            lap("thumbnails (rest)")
             self.stage = "ready"
         except ReseqError as exc:
             self.error = str(exc)

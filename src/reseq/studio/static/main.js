@@ -90,7 +90,10 @@ function snapshot() {
   return s;
 }
 
+let editAt = 0; // performance.now() of the last edit: the filmstrip records how long it took
+
 function edit(fn) {
+  editAt = performance.now();
   undoStack.push(snapshot());
   redoStack.length = 0;
   fn();
@@ -158,9 +161,12 @@ async function refresh() {
     res = { frames: [], steps: [], closed: false };
   }
   if (id !== refreshId) return;
+  const fetched = performance.now();
   seq = res;
   selStep = -1;
   renderSequence();
+  $("inbetweens").dataset.ms = (performance.now() - editAt).toFixed(1);
+  $("inbetweens").dataset.fetchMs = (fetched - editAt).toFixed(1);
   if (state.mode === "subseq") renderSubsequences();
 }
 
@@ -208,7 +214,7 @@ function renderKeys() {
   }
   $("closeloop").classList.toggle("on", state.closed);
   map.keys = state.keys;
-  map.excluded = new Set(state.excluded);
+  map.setExcluded(state.excluded);
   map.redraw();
   const ex = $("exclinfo");
   ex.dataset.excluded = state.excluded.join(",");
@@ -395,7 +401,7 @@ function wire() {
   $("onion").oninput = (e) => { state.onion = Number(e.target.value); player.onion = state.onion; player.draw(); saveHash(); };
   $("fit").onclick = () => map.fit();
   $("style").onchange = (e) => { state.style = e.target.value; treeKey = null; saveHash(); refreshTree().catch((x) => flash(x.message)); };
-  $("color").onchange = (e) => { state.color = e.target.value; map.colors = colors(); map.redraw(); saveHash(); };
+  $("color").onchange = (e) => { state.color = e.target.value; map.setColors(colors()); saveHash(); };
   $("closeloop").onclick = () => {
     if (state.keys.length < 2) { flash("closing the loop needs two keys"); return; }
     edit(() => { state.closed = !state.closed; state.swaps = {}; state.mode = "keys"; });
@@ -494,7 +500,7 @@ async function main() {
   for (let k = 0; k < info.atlas.count; k++) {
     const im = new Image();
     im.src = `/api/atlas/${k}.jpg`;
-    im.onload = () => map.redraw();
+    im.onload = () => map.invalidate();
     atlases.push(im);
   }
   map = new MapView($("map"), info.atlas, atlases, {
@@ -503,7 +509,7 @@ async function main() {
     leave: () => { hovered = -1; $("preview").hidden = true; },
   });
   map.outliers = new Set(info.outliers);
-  map.colors = colors();
+  map.setColors(colors());
   player = new Player($("player"), [info.width, info.height], image, onPlayer);
   player.fps = state.fps; player.mode = state.playback; player.onion = state.onion;
   wire();

@@ -31,6 +31,8 @@ export class MapView {
     this.hovered = -1;
     this.view = { z: 1, tx: 0, ty: 0 };
     this.pending = false;
+    this.baseDirty = true;
+    this.excludedKey = "";
     this.drag = null;
     const ro = new ResizeObserver(() => this.resize());
     ro.observe(canvas);
@@ -49,11 +51,25 @@ export class MapView {
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
     this.dpr = dpr;
-    this.redraw();
+    this.invalidate();
   }
 
-  setPoints(points, edges) { this.points = points; this.edges = edges; this.redraw(); }
-  fit() { this.view = { z: 1, tx: 0, ty: 0 }; this.redraw(); }
+  setPoints(points, edges) { this.points = points; this.edges = edges; this.invalidate(); }
+  fit() { this.view = { z: 1, tx: 0, ty: 0 }; this.invalidate(); }
+
+  setExcluded(list) {
+    const key = list.join(",");
+    if (key === this.excludedKey) return;
+    this.excludedKey = key;
+    this.excluded = new Set(list);
+    this.invalidate();
+  }
+
+  setColors(colors) { this.colors = colors; this.invalidate(); }
+
+  // the thumbnails, edges and rings are drawn into a cached layer, redrawn only when the view
+  // or the collection changes; keys, the path and the hover are drawn over it on every frame
+  invalidate() { this.baseDirty = true; this.redraw(); }
 
   screen(i) {
     const p = this.points[i];
@@ -92,7 +108,7 @@ export class MapView {
     this.view.tx = mx - (mx - this.view.tx) * k;
     this.view.ty = my - (my - this.view.ty) * k;
     this.view.z = z;
-    this.redraw();
+    this.invalidate();
   }
 
   onDown(e) {
@@ -108,7 +124,7 @@ export class MapView {
       if (Math.abs(dx) + Math.abs(dy) > 4) this.drag.moved = true;
       if (this.drag.moved) {
         this.view.tx = this.drag.tx + dx; this.view.ty = this.drag.ty + dy;
-        this.redraw();
+        this.invalidate();
         return;
       }
     }
@@ -136,16 +152,19 @@ export class MapView {
     requestAnimationFrame(() => { this.pending = false; this.draw(); });
   }
 
-  draw() {
-    const ctx = this.ctx, n = this.points.length;
+  drawBase() {
+    if (!this.base) this.base = document.createElement("canvas");
+    const base = this.base;
+    base.width = this.canvas.width; base.height = this.canvas.height;
+    const ctx = base.getContext("2d"), n = this.points.length;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.w, this.hgt);
-    if (!n) return;
     const xy = new Float64Array(2 * n);
     for (let i = 0; i < n; i++) {
       const [x, y] = this.screen(i);
       xy[2 * i] = x; xy[2 * i + 1] = y;
     }
+    this.xy = xy;
     // tree edges
     ctx.strokeStyle = "rgba(120,120,120,0.55)";
     ctx.lineWidth = 1;
@@ -158,12 +177,8 @@ export class MapView {
     const dots = s < 12;
     const { cell_w: cw, cell_h: ch, cols, per_atlas: per } = this.atlas;
     const tw = cw >= ch ? s : s * cw / ch, th = cw >= ch ? s * ch / cw : s;
-    const onPath = new Set(this.path);
-    const order = [];
-    for (let i = 0; i < n; i++) if (!onPath.has(i)) order.push(i);
-    for (const i of this.path) order.push(i);
     const margin = s;
-    for (const i of order) {
+    for (let i = 0; i < n; i++) {
       const x = xy[2 * i], y = xy[2 * i + 1];
       if (x < -margin || y < -margin || x > this.w + margin || y > this.hgt + margin) continue;
       const ex = this.excluded.has(i);
@@ -196,6 +211,22 @@ export class MapView {
         ctx.beginPath(); ctx.arc(x, y, Math.max(6, s * 0.62), 0, 2 * Math.PI); ctx.stroke();
       }
     }
+  }
+
+  draw() {
+    const ctx = this.ctx, n = this.points.length;
+    if (this.baseDirty || !this.xy || this.xy.length !== 2 * n) {
+      this.drawBase();
+      this.baseDirty = false;
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    if (!n) return;
+    ctx.drawImage(this.base, 0, 0);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const xy = this.xy, s = this.thumbSize(), dots = s < 12;
+    const { cell_w: cw, cell_h: ch } = this.atlas;
+    const tw = cw >= ch ? s : s * cw / ch, th = cw >= ch ? s * ch / cw : s;
     // path of the current sequence
     if (this.path.length > 1) {
       ctx.strokeStyle = "rgba(230,120,0,0.9)";

@@ -28,7 +28,6 @@ export class Player {
     this.seq = seq.slice();
     this.closed = closed;
     if (this.pos >= this.seq.length) this.pos = 0;
-    for (const i of this.seq) this.image(i); // preload
     this.draw();
   }
 
@@ -82,7 +81,15 @@ export class Player {
     return null;
   }
 
+  preload() {
+    // the next few frames only: a long path must not queue a hundred requests ahead of the
+    // page's own (the browser opens six connections per host)
+    const m = this.seq.length;
+    for (let d = 1; d <= Math.min(8, m - 1); d++) this.image(this.seq[(this.pos + d) % m]);
+  }
+
   draw() {
+    this.preload();
     const ctx = this.ctx, W = this.canvas.width, H = this.canvas.height;
     ctx.globalAlpha = 1;
     ctx.fillStyle = "#fff";
