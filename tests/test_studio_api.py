@@ -296,9 +296,15 @@ def _start(dev_clips: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Pop
     return proc, line
 
 
-@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGTERM, ()),
+@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGTERM, ("--project",)),
                                             (signal.SIGINT, ("--host", "0.0.0.0"))])
-def test_cli_prints_one_url_line_and_exits_0_on_signal(dev_clips, tmp_path, sig, extra):
+def test_cli_prints_one_url_line_and_exits_0_on_signal(dev_clips, tmp_path, session, sig,
+                                                       extra):
+    state = {"keys": [3, 9, 14], "closed": True, "excluded": [1], "mode": "keys"}
+    if extra == ("--project",):  # a project file reopens with its state
+        proj = tmp_path / "p.reseq-project.json"
+        proj.write_text(json.dumps(session.project(state)))
+        extra = ("--project", str(proj))
     proc, line = _start(dev_clips, tmp_path, *extra)
     try:
         m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
@@ -312,6 +318,9 @@ def test_cli_prints_one_url_line_and_exits_0_on_signal(dev_clips, tmp_path, sig,
         assert 'data-testid="mst-view"' in page
         frames = json.loads(opener.open(f"{base}/api/frames", timeout=10).read())["frames"]
         assert len(frames) == 22
+        info = json.loads(opener.open(f"{base}/api/info", timeout=10).read())
+        if "--project" in extra:
+            assert {k: info["state"][k] for k in state} == state
     finally:
         proc.send_signal(sig)
         try:
@@ -321,7 +330,7 @@ def test_cli_prints_one_url_line_and_exits_0_on_signal(dev_clips, tmp_path, sig,
             raise
     assert proc.returncode == 0, err_text
     assert out == ""  # exactly one line on stdout
-    assert ("reseq: warning: --host 0.0.0.0" in err_text) == bool(extra)
+    assert ("reseq: warning: --host 0.0.0.0" in err_text) == ("--host" in extra)
     assert "Traceback" not in err_text
 
 

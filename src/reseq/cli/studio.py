@@ -27,6 +27,24 @@ class _Stop(Exception):
     pass
 
 
+def _open_browser(url: str) -> bool:
+    """Open ``url`` in the desktop's browser (at once: the page shows the progress). Not on a
+    Linux machine without a display, where Python's webbrowser would start a text browser in
+    this terminal."""
+    import os
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    threading.Thread(target=browser.open, args=(url,), daemon=True).start()
+    return True
+
+
 @main.command("studio")
 @click.argument("source")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
@@ -98,17 +116,15 @@ def studio_cmd(ctx: click.Context, source: str, port: int, host: str, no_browser
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if not no_browser:
-            import webbrowser
-
-            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+        opened = not no_browser and _open_browser(server.url)
         try:
             session.compute(progress=True)
         except _Stop:
             return
         click.echo(f"reseq studio: {len(frames)} frames from {source} at {server.url}")
         sys.stdout.flush()
-        click.echo(f"  exports go to {out}/; Ctrl+C stops the server", err=True)
+        click.echo(f"  exports go to {out}/; Ctrl+C stops the server"
+                   + ("" if opened or no_browser else "; open the URL in your browser"), err=True)
         while not stop.wait(0.5):
             pass
     finally:
