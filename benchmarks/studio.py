@@ -1,7 +1,7 @@
 """reseq studio at 200, 1,000 and 5,000 real frames: how fast the page comes up and answers.
 
-Frames from ``frame_pool.py`` (Big Buck Bunny and the dev clips, mirrored copies past the real
-ones) at a 128-px long edge; the distance matrix is computed once first (not timed), so every
+Frames from ``frame_pool.py`` (Big Buck Bunny and the dev clips, mirrored and colour-swapped
+copies past the real ones) at a 128-px long edge; the distance matrix is computed once first (not timed), so every
 timed run reads it from the cache, as a user's second session does. The server runs in this
 process (``StudioServer``, uvicorn in a thread), the page in Debian's chromium-headless-shell
 driven by Playwright (software rendering, 2 cores).
@@ -54,14 +54,26 @@ def _clickable(points: list[dict], count: int, box: dict) -> list[int]:
     return [int(i) for i in order[:count]]
 
 
+def pool(n: int, long_edge: int) -> np.ndarray:
+    """``n`` distinct real frames: ``frame_pool``'s four mirrorings of the real frames, then the
+    same with the colour channels reversed (BGR) when more are needed."""
+    from frame_pool import real_frames
+
+    base, _ = real_frames(long_edge)
+    variants = [base, base[:, :, ::-1], base[:, ::-1], base[:, ::-1, ::-1]]
+    variants += [v[..., ::-1] for v in variants]
+    frames = np.concatenate(variants)
+    if n > len(frames):
+        raise SystemExit(f"only {len(frames)} distinct frames available, asked for {n}")
+    return np.ascontiguousarray(frames[:n])
+
+
 def run(n: int, browser, long_edge: int, out: Path) -> dict:
-    from frame_pool import frame_pool
     from reseq.distances import distance_matrix
     from reseq.frames import Frames
     from reseq.studio import Session, StudioServer
 
-    frames = Frames(frame_pool(n, long_edge=long_edge), [f"frame {i}" for i in range(n)],
-                    "frame_pool")
+    frames = Frames(pool(n, long_edge), [f"frame {i}" for i in range(n)], "frame_pool")
     distance_matrix(frames, progress=True)  # warm the cache (not timed)
     t0 = time.perf_counter()
     session = Session(frames, settings={"source": f"frame_pool({n})", "metric": "lpips",

@@ -202,7 +202,7 @@ def test_alternatives_minimise_both_neighbouring_steps(client, session):
     p = len(frames) // 2
     alts = client.post("/api/alternatives", json={"frames": frames, "position": p, "k": 3}).json()
     cost = D[frames[p - 1]] + D[frames[p + 1]]
-    cost[[frames[p - 1], frames[p], frames[p + 1]]] = np.inf
+    cost[frames] = np.inf  # nothing already in the sequence
     best = np.argsort(cost, kind="stable")[:3]
     assert [a["index"] for a in alts["alternatives"]] == best.tolist()
     np.testing.assert_allclose([a["cost"] for a in alts["alternatives"]], cost[best])
@@ -369,3 +369,45 @@ def test_server_socket_is_tcp(session):
     with StudioServer(session) as srv:
         assert srv.sock.proto == socket.IPPROTO_TCP
         assert srv.url.startswith(f"http://127.0.0.1:{srv.port}/?token=")
+
+
+@pytest.fixture(scope="module")
+def synth_client(session, tmp_path_factory):
+    """A studio started with a (tiny, quickly trained) VAE: synthesis at the worst step."""
+    from starlette.testclient import TestClient
+
+    from reseq.studio import Session, create_app
+    from reseq.synth import train_vae
+
+    ckpt = tmp_path_factory.mktemp("vae") / "vae.pt"
+    train_vae(session.frames.array, size=16, latent=4, epochs=1, batch=8, checkpoint=ckpt,
+              show_progress=False)
+    s = Session(session.frames, session.D, settings=session.settings, model=str(ckpt),
+                out_dir=tmp_path_factory.mktemp("synth-out"))
+    s.compute(progress=False)
+    c = TestClient(create_app(s, "tok", [HOST]), base_url=f"http://{HOST}",
+                   follow_redirects=False)
+    assert c.get("/?token=tok").status_code == 303
+    return c, s
+
+
+def test_synthesized_inbetweens_play_and_export(synth_client, client):
+    c, s = synth_client
+    assert c.get("/api/info").json()["synthesis"] is True
+    state = {"keys": [0, 11], "synth": {"2": 3}}
+    seq = c.post("/api/sequence", json={"state": state}).json()
+    f = seq["frames"]
+    assert seq["synthetic"] == [{"after": 2, "count": 3, "a": f[2], "b": f[3]}]
+    png = Image.open(io.BytesIO(c.get(f"/api/synth/{f[2]}/{f[3]}/3/1.png").content))
+    assert png.size == (s.frames.width, s.frames.height)
+    _one_line_error(c.get(f"/api/synth/{f[2]}/{f[3]}/3/3.png"), 400)
+    _one_line_error(c.get(f"/api/synth/{f[2]}/99/3/0.png"), 400)
+    out = c.post("/api/export", json={"state": state, "format": "gif"}).json()
+    assert out["frames"] == len(f) + 3
+    index = json.loads(next(Path(p) for p in out["files"] if p.endswith(".json")
+                            and "project" not in p).read_text())
+    assert [r["synthetic"] for r in index] == [False] * 3 + [True] * 3 + [False] * (len(f) - 3)
+    assert [r["source_index"] for r in index if not r["synthetic"]] == f
+    # without --model, the same state is refused (and synthesis is not offered)
+    assert client.get("/api/info").json()["synthesis"] is False
+    assert "--model" in _one_line_error(client.post("/api/sequence", json={"state": state}), 400)

@@ -274,22 +274,14 @@ def create_app(session: Session, token: str, hosts: list[str]) -> Guard:
         return JSONResponse(res)
 
     @ready_required
-    async def synthesize(request: Request) -> Response:
-        import base64
-        import io
-
-        from PIL import Image
-
-        body = await _json_body(request)
-        imgs = await run_in_threadpool(session.synthesize, _int(body.get("a"), "a"),
-                                       _int(body.get("b"), "b"), _int(body.get("count", 3),
-                                                                      "count"))
-        urls = []
-        for im in imgs:
-            buf = io.BytesIO()
-            Image.fromarray(im).save(buf, "PNG")
-            urls.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
-        return JSONResponse({"images": urls})
+    async def synth(request: Request) -> Response:
+        try:
+            a, b, count, k = (int(request.path_params[x]) for x in ("a", "b", "count", "k"))
+        except ValueError:
+            raise ReseqError("a synthesized frame is addressed by numbers") from None
+        data = await run_in_threadpool(session.synth_png, a, b, count, k)
+        return Response(data, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=3600"})
 
     async def not_found(request: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 404)
@@ -316,7 +308,7 @@ def create_app(session: Session, token: str, hosts: list[str]) -> Guard:
         Route("/api/subsequences", subsequences, methods=["POST"]),
         Route("/api/alternatives", alternatives, methods=["POST"]),
         Route("/api/export", export, methods=["POST"]),
-        Route("/api/synthesize", synthesize, methods=["POST"]),
+        Route("/api/synth/{a}/{b}/{count}/{k}.png", synth),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found,
                                                        500: server_error})

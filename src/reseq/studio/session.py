@@ -89,11 +89,23 @@ def check_state(state: Any, n: int) -> dict:
         if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < n:
             raise ReseqError(f"swap to an unknown frame {frame!r}")
         swaps[str(p)] = frame
+    synth_in = state.get("synth", {})
+    if not isinstance(synth_in, dict):
+        raise ReseqError("synth must be an object {position: count}")
+    synth = {}
+    for pos, count in synth_in.items():
+        try:
+            p = int(pos)
+        except (TypeError, ValueError):
+            raise ReseqError("synth must map positions to counts") from None
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 8:
+            raise ReseqError("synth counts must be integers from 1 to 8")
+        synth[str(p)] = count
     mode = state.get("mode", "keys")
     if mode not in MODES:
         raise ReseqError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
     out = dict(state)
-    out.update(keys=keys, excluded=sorted(set(excluded)), swaps=swaps, mode=mode,
+    out.update(keys=keys, excluded=sorted(set(excluded)), swaps=swaps, synth=synth, mode=mode,
                closed=bool(state.get("closed", False)))
     for name in ("loop_frame", "loop_length", "sub_length", "sub_pick"):
         if name in state and state[name] is not None and (
@@ -146,6 +158,7 @@ class Session:
         self._edges: dict[str, list] = {}
         self._active: OrderedDict[tuple, _Active] = OrderedDict()
         self._atlases: dict[int, bytes] = {}
+        self._synth: dict[tuple[int, int, int], np.ndarray] = {}
         self.outliers = None
         self.step_scale = 1.0
         self.timings: dict[str, float] = {}  # seconds per stage of compute()
@@ -399,8 +412,9 @@ class Session:
 
     def alternatives(self, frames: list[int], position: int, closed: bool, k: int = 5,
                      excluded=()) -> list[dict]:
-        """The ``k`` included frames that keep both steps around ``frames[position]`` smallest
-        (sum of the distances from the previous frame and to the next), best first."""
+        """The ``k`` included frames, not yet in ``frames``, that keep both steps around
+        ``frames[position]`` smallest (the distance from the previous frame plus the distance
+        to the next), best first."""
         m = len(frames)
         for f in frames:
             self._check_index(f)
@@ -415,8 +429,7 @@ class Session:
         for nb in (prev, nxt):
             if nb is not None:
                 cost += act.D[int(act.local[frames[nb]])]
-        banned = {frames[position]} | {frames[x] for x in (prev, nxt) if x is not None}
-        for f in banned:
+        for f in set(frames):  # a frame already in the sequence would play twice
             if act.local[f] >= 0:
                 cost[act.local[f]] = np.inf
         best = np.argsort(cost, kind="stable")[:k]
@@ -436,6 +449,15 @@ class Session:
                 if 0 <= p < len(frames):
                     frames[p] = f
             res.update(frames=frames, steps=self.steps(frames, res["closed"]))
+            if st["synth"]:
+                if self.model_path is None:
+                    raise ReseqError("synthesized in-betweens need a VAE model (start the "
+                                     "studio with --model)")
+                m = len(frames)
+                res["synthetic"] = [
+                    {"after": p, "count": c, "a": frames[p], "b": frames[(p + 1) % m]}
+                    for p, c in sorted((int(k), v) for k, v in st["synth"].items())
+                    if 0 <= p < (m if res["closed"] else m - 1)]
             return res
         if mode == "order":
             frames = self.order(ex)
@@ -459,6 +481,10 @@ class Session:
         self._check_index(b)
         if not 1 <= count <= 8:
             raise ReseqError("count must be 1 to 8")
+        key = (int(a), int(b), int(count))
+        with self._lock:
+            if key in self._synth:
+                return self._synth[key]
         if self._model is None:
             self._model = load_model(self.model_path)
         imgs = self.frames.array[[a, b]]
@@ -466,7 +492,20 @@ class Session:
         # a threshold just under the step with max_insert = count inserts exactly ``count``
         new, synthetic, _ = fill_gaps(imgs, np.array([step]), self._model,
                                       threshold=step / (count + 1) * 0.999, max_insert=count)
-        return new[synthetic]
+        out = new[synthetic]
+        with self._lock:
+            self._synth[key] = out
+        return out
+
+    def synth_png(self, a: int, b: int, count: int, k: int) -> bytes:
+        """PNG of the ``k``-th of ``count`` synthesized in-betweens from frame a to frame b."""
+        from PIL import Image
+
+        if not 0 <= k < count:
+            raise ReseqError(f"no synthesized frame {k} of {count}")
+        buf = io.BytesIO()
+        Image.fromarray(self.synthesize(a, b, count)[k]).save(buf, "PNG", compress_level=1)
+        return buf.getvalue()
 
     # -- pictures --------------------------------------------------------------------------
     def thumb_size(self) -> tuple[int, int]:
@@ -547,13 +586,17 @@ class Session:
         if not seq["closed"]:
             steps.append(None)
         labels = [self.frames.labels[i] for i in frames]
-        extra = [{"source_index": int(i)} for i in frames]
+        extra: list[dict] = [{"source_index": int(i)} for i in frames]
+        images = self.frames.array[frames]
+        if seq.get("synthetic"):
+            images, labels, steps, extra = self._with_synthetic(seq, images, labels, steps,
+                                                                extra)
         with self._export_lock:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             stem = self._unique_stem(kind)
             target = self.out_dir / (f"{stem}.{kind}" if kind != "png" else f"{stem}/")
             index = self.out_dir / f"{stem}.json"
-            written = write_sequence(str(target), self.frames.array[frames], labels, steps,
+            written = write_sequence(str(target), images, labels, steps,
                                      fps=float(fps), index=index, extra=extra)
             proj = self.out_dir / f"{stem}.reseq-project.json"
             from .._util import atomic_path
@@ -561,4 +604,29 @@ class Session:
             with atomic_path(proj) as tmp:
                 tmp.write_text(json.dumps(self.project(state), indent=1) + "\n", encoding="utf-8")
         files = [str(p) for p in written] + [str(proj)]
-        return {"files": files, "frames": len(frames)}
+        return {"files": files, "frames": len(images)}
+
+    def _with_synthetic(self, seq, images, labels, steps, extra):
+        """Insert the synthesized in-betweens of ``seq["synthetic"]`` (distances to and from a
+        synthesized frame are not measured: None in the index)."""
+        after = {g["after"]: g for g in seq["synthetic"]}
+        out_img, out_lab, out_step, out_extra = [], [], [], []
+        for p in range(len(images)):
+            out_img.append(images[p])
+            out_lab.append(labels[p])
+            out_extra.append(extra[p])
+            g = after.get(p)
+            if g is None:
+                out_step.append(steps[p])
+                continue
+            out_step.append(None)
+            made = self.synthesize(g["a"], g["b"], g["count"])
+            for k, im in enumerate(made):
+                out_img.append(im)
+                out_lab.append(f"synthetic {k + 1}/{g['count']} {labels[p]} -> "
+                               f"{self.frames.labels[g['b']]}")
+                out_extra.append({"source_index": None, "synthetic": True})
+                out_step.append(None)
+        if not seq["closed"]:
+            out_step[-1] = None
+        return np.stack(out_img), out_lab, out_step, out_extra

@@ -5,11 +5,11 @@ import { Player } from "./player.js";
 
 const $ = (id) => document.getElementById(id);
 const DEFAULTS = {
-  keys: [], closed: false, swaps: {}, excluded: [], mode: "keys", loop_frame: null,
+  keys: [], closed: false, swaps: {}, synth: {}, excluded: [], mode: "keys", loop_frame: null,
   loop_length: null, sub_length: 12, sub_pick: 0, fps: 12, playback: "loop", onion: 0,
   style: "mst", color: "index",
 };
-const EDIT_FIELDS = ["keys", "closed", "swaps", "excluded", "mode", "loop_frame", "loop_length",
+const EDIT_FIELDS = ["keys", "closed", "swaps", "synth", "excluded", "mode", "loop_frame", "loop_length",
   "sub_length", "sub_pick"];
 
 let info = null, labels = [], state = { ...DEFAULTS }, seq = { frames: [], steps: [], closed: false };
@@ -28,9 +28,18 @@ async function api(path, body) {
   return data;
 }
 
+// a frame of the sequence: an index, or "s:a:b:count:k" for a synthesized in-between
+function frameUrl(i) {
+  if (typeof i === "string") {
+    const [, a, b, c, k] = i.split(":");
+    return `/api/synth/${a}/${b}/${c}/${k}.png`;
+  }
+  return `/api/frame/${i}.png`;
+}
+
 function image(i) {
   let im = images.get(i);
-  if (!im) { im = new Image(); im.src = `/api/frame/${i}.png`; images.set(i, im); }
+  if (!im) { im = new Image(); im.src = frameUrl(i); images.set(i, im); }
   return im;
 }
 
@@ -46,6 +55,8 @@ function encodeHash() {
   if (state.closed) p.set("c", "1");
   const sw = Object.entries(state.swaps).map(([a, b]) => `${a}:${b}`).join(",");
   if (sw) p.set("s", sw);
+  const sy = Object.entries(state.synth).map(([a, b]) => `${a}:${b}`).join(",");
+  if (sy) p.set("y", sy);
   if (state.excluded.length) p.set("x", state.excluded.join(","));
   p.set("m", state.mode);
   if (state.loop_frame !== null) p.set("lf", state.loop_frame);
@@ -66,6 +77,11 @@ function decodeHash(h) {
   for (const pair of (p.get("s") || "").split(",").filter(Boolean)) {
     const [a, b] = pair.split(":").map(Number);
     st.swaps[a] = b;
+  }
+  st.synth = {};
+  for (const pair of (p.get("y") || "").split(",").filter(Boolean)) {
+    const [a, b] = pair.split(":").map(Number);
+    st.synth[a] = b;
   }
   st.excluded = ints(p.get("x"));
   if (p.has("m")) st.mode = p.get("m");
@@ -117,13 +133,13 @@ function redo() {
 function addKey(i) {
   if (state.excluded.includes(i)) { flash(`frame ${i} is excluded; include it first (X)`); return; }
   if (state.keys.includes(i)) { flash(`frame ${i} is already key ${state.keys.indexOf(i) + 1}`); return; }
-  edit(() => { state.keys.push(i); state.swaps = {}; state.mode = "keys"; });
+  edit(() => { state.keys.push(i); resetEdits(); state.mode = "keys"; });
 }
 
 function removeKey(k) {
   if (k < 0 || k >= state.keys.length) return;
   edit(() => {
-    state.keys.splice(k, 1); state.swaps = {};
+    state.keys.splice(k, 1); resetEdits();
     if (state.keys.length < 2) state.closed = false;
   });
 }
@@ -131,7 +147,7 @@ function removeKey(k) {
 function moveKey(k, d) {
   const j = k + d;
   if (j < 0 || j >= state.keys.length) return;
-  edit(() => { [state.keys[k], state.keys[j]] = [state.keys[j], state.keys[k]]; state.swaps = {}; });
+  edit(() => { [state.keys[k], state.keys[j]] = [state.keys[j], state.keys[k]]; resetEdits(); });
 }
 
 function toggleExclude(i) {
@@ -140,9 +156,12 @@ function toggleExclude(i) {
     const s = new Set(state.excluded);
     if (s.has(i)) s.delete(i); else s.add(i);
     state.excluded = [...s].sort((a, b) => a - b);
-    state.swaps = {};
+    resetEdits();
   });
 }
+
+// swaps and synthesized in-betweens are tied to positions in the path: a new path drops them
+function resetEdits() { state.swaps = {}; state.synth = {}; }
 
 function flash(msg) { $("seqinfo").textContent = msg; }
 
@@ -260,14 +279,35 @@ function stepColor(d) {
   return `hsl(${hue},75%,45%)`;
 }
 
+let items = [], itemOf = [];
+
+function buildItems() {
+  // the frames the player shows: the path, with any synthesized in-betweens inserted
+  const groups = new Map((seq.synthetic || []).map((g) => [g.after, g]));
+  items = []; itemOf = [];
+  seq.frames.forEach((i, p) => {
+    itemOf.push(items.length);
+    items.push(i);
+    const g = groups.get(p);
+    if (g) for (let k = 0; k < g.count; k++) items.push(`s:${g.a}:${g.b}:${g.count}:${k}`);
+  });
+}
+
 function renderSequence() {
   const f = seq.frames;
+  buildItems();
   const keys = new Set(state.mode === "keys" ? state.keys : []);
   const swapped = new Set(Object.keys(state.mode === "keys" ? state.swaps : {}).map(Number));
   const strip = $("inbetweens");
   strip.dataset.frames = f.join(",");
-  strip.innerHTML = f.map((i, p) =>
-    `<div class="thumb${keys.has(i) ? " key" : ""}${swapped.has(p) ? " swapped" : ""}" data-p="${p}" title="${p}: ${esc(labels[i])}" style="${thumbStyle(i, 40)}"></div>`).join("");
+  const realPos = new Map(itemOf.map((q, p) => [q, p]));
+  strip.innerHTML = items.map((i, q) => {
+    if (typeof i === "string") {
+      return `<img class="thumb syn" data-p="${q}" title="synthesized" src="${frameUrl(i)}" style="height:40px">`;
+    }
+    const p = realPos.get(q);
+    return `<div class="thumb${keys.has(i) ? " key" : ""}${swapped.has(p) ? " swapped" : ""}" data-p="${q}" title="${p}: ${esc(labels[i])}" style="${thumbStyle(i, 40)}"></div>`;
+  }).join("");
   const total = seq.steps.reduce((a, b) => a + b, 0);
   let txt = `${f.length} frames` + (seq.steps.length ? `, cost ${total.toFixed(3)}` : "");
   if (state.mode === "keys" && seq.counts && seq.counts.length) txt += `, in-betweens per segment ${seq.counts.join("/")}`;
@@ -278,13 +318,15 @@ function renderSequence() {
   steps.forEach((d, j) => { if (worst < 0 || d > steps[worst]) worst = j; });
   const st = $("steps");
   st.dataset.worst = String(worst);
+  const synthAt = new Set((seq.synthetic || []).map((g) => g.after));
   st.innerHTML = steps.map((d, j) =>
-    `<div data-j="${j}" class="${j === worst ? "worst" : ""}${j === selStep ? " sel" : ""}" style="background:${stepColor(d)}" title="${f[j]} → ${f[(j + 1) % f.length]}: ${d.toFixed(4)}"></div>`).join("");
+    `<div data-j="${j}" class="${j === worst ? "worst" : ""}${j === selStep ? " sel" : ""}${synthAt.has(j) ? " synth" : ""}" style="background:${stepColor(d)}" title="${f[j]} → ${f[(j + 1) % f.length]}: ${d.toFixed(4)}${synthAt.has(j) ? " (synthesized in-betweens)" : ""}"></div>`).join("");
   // key marks on the scrub bar
   const km = $("keymarks");
-  km.innerHTML = f.map((i, p) => (keys.has(i) ? `<span style="left:${f.length > 1 ? (100 * p) / (f.length - 1) : 0}%"></span>` : "")).join("");
-  $("scrub").max = Math.max(0, f.length - 1);
-  player.setSequence(f, !!seq.closed);
+  const mi = items.length;
+  km.innerHTML = items.map((i, q) => (keys.has(i) ? `<span style="left:${mi > 1 ? (100 * q) / (mi - 1) : 0}%"></span>` : "")).join("");
+  $("scrub").max = Math.max(0, mi - 1);
+  player.setSequence(items, !!seq.closed);
   map.path = state.mode === "keys" && state.keys.length < 2 ? [] : f;
   map.closed = !!seq.closed;
   map.redraw();
@@ -307,16 +349,17 @@ async function renderFix(worst) {
   if (state.mode === "keys") {
     if (!keys.has(f[bp])) pos = bp; else if (!keys.has(f[j])) pos = j;
   }
-  if (info.synthesis) html += ` <button id="synth" data-testid="synthesize">synthesize 3 in-betweens</button>`;
-  el.innerHTML = html + `<div class="alts" id="alts"></div><div id="synthout"></div>`;
-  if (info.synthesis) {
-    $("synth").onclick = async () => {
-      $("synthout").textContent = "synthesizing...";
-      try {
-        const r = await api("/api/synthesize", { a, b, count: 3 });
-        $("synthout").innerHTML = r.images.map((u) => `<img class="syn" src="${u}">`).join("");
-      } catch (e) { $("synthout").textContent = e.message; }
-    };
+  const synthHere = state.synth[j] !== undefined;
+  if (info.synthesis && state.mode === "keys") {
+    html += ` <button id="synth" data-testid="synthesize">${synthHere ? "remove the synthesized in-betweens" : "synthesize 3 in-betweens here"}</button>`;
+  }
+  el.innerHTML = html + `<div class="alts" id="alts"></div>`;
+  if (info.synthesis && state.mode === "keys") {
+    $("synth").onclick = () => edit(() => {
+      const sy = { ...state.synth };
+      if (synthHere) delete sy[j]; else sy[j] = 3;
+      state.synth = sy;
+    });
   }
   if (pos < 0) return;
   const myId = refreshId;
@@ -353,7 +396,7 @@ function onPlayer(p) {
   $("play").textContent = p.playing ? "pause" : "play";
   $("scrub").value = p.pos;
   $("pos").textContent = p.seq.length ? `${p.pos + 1}/${p.seq.length} · frame ${p.seq[p.pos]}` : "";
-  const cur = p.seq.length ? p.seq[p.pos] : -1;
+  const cur = p.seq.length && typeof p.seq[p.pos] === "number" ? p.seq[p.pos] : -1;
   if (map && map.current !== cur) { map.current = cur; map.redraw(); }
   const strip = $("inbetweens");
   const prev = strip.querySelector(".thumb.cur");
@@ -385,7 +428,8 @@ async function hover(i, mx, my) {
   const d = $("preview-dist");
   if (last === undefined) { d.textContent = "no key yet"; return; }
   const row = await distRow(last);
-  if (hovered === i) d.textContent = `LPIPS to key ${state.keys.length} (frame ${last}): ${row[i].toFixed(4)}`;
+  const metric = (info.settings.metric || "lpips").toUpperCase();
+  if (hovered === i) d.textContent = `${metric} to key ${state.keys.length} (frame ${last}): ${row[i].toFixed(4)}`;
 }
 
 function wire() {
@@ -404,9 +448,9 @@ function wire() {
   $("color").onchange = (e) => { state.color = e.target.value; map.setColors(colors()); saveHash(); };
   $("closeloop").onclick = () => {
     if (state.keys.length < 2) { flash("closing the loop needs two keys"); return; }
-    edit(() => { state.closed = !state.closed; state.swaps = {}; state.mode = "keys"; });
+    edit(() => { state.closed = !state.closed; resetEdits(); state.mode = "keys"; });
   };
-  $("clearkeys").onclick = () => edit(() => { state.keys = []; state.closed = false; state.swaps = {}; });
+  $("clearkeys").onclick = () => edit(() => { state.keys = []; state.closed = false; resetEdits(); });
   $("undo").onclick = undo;
   $("redo").onclick = redo;
   for (const m of ["keys", "order", "loop", "subseq"]) {
@@ -423,15 +467,15 @@ function wire() {
   $("exoutliers").onclick = () => edit(() => {
     const s = new Set(state.excluded);
     for (const i of info.outliers) if (!state.keys.includes(i)) s.add(i);
-    state.excluded = [...s].sort((a, b) => a - b); state.swaps = {};
+    state.excluded = [...s].sort((a, b) => a - b); resetEdits();
   });
-  $("inall").onclick = () => edit(() => { state.excluded = []; state.swaps = {}; });
+  $("inall").onclick = () => edit(() => { state.excluded = []; resetEdits(); });
   $("exlist").onclick = (e) => { const i = e.target.dataset.i; if (i !== undefined) toggleExclude(Number(i)); };
   $("steps").onclick = (e) => {
     const j = e.target.dataset.j;
     if (j === undefined) return;
     selStep = Number(j);
-    player.pause(); player.seek(selStep);
+    player.pause(); player.seek(itemOf[selStep] ?? selStep);
     $("steps").querySelectorAll("div").forEach((d) => d.classList.toggle("sel", Number(d.dataset.j) === selStep));
     renderFix(Number($("steps").dataset.worst));
   };
@@ -461,7 +505,10 @@ function wire() {
     if (k === " ") { e.preventDefault(); player.toggle(); }
     else if (k === "ArrowLeft") { e.preventDefault(); player.pause(); player.step(-1); }
     else if (k === "ArrowRight") { e.preventDefault(); player.pause(); player.step(1); }
-    else if (k === "k" || k === "K") { if (player.seq.length) addKey(player.seq[player.pos]); }
+    else if (k === "k" || k === "K") {
+      const cur = player.seq[player.pos];
+      if (typeof cur === "number") addKey(cur);
+    }
     else if (k === "Delete" || k === "Backspace") {
       e.preventDefault();
       removeKey(selKey >= 0 ? selKey : state.keys.length - 1); selKey = -1;
