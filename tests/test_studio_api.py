@@ -411,3 +411,17 @@ def test_synthesized_inbetweens_play_and_export(synth_client, client):
     # without --model, the same state is refused (and synthesis is not offered)
     assert client.get("/api/info").json()["synthesis"] is False
     assert "--model" in _one_line_error(client.post("/api/sequence", json={"state": state}), 400)
+
+
+def test_cli_port_in_use_is_one_error_line(run_cli, dev_clips):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("studio", dev_clips / "cyc_kenney_robot_walk", "--size", "64",
+                    "--no-browser", "--port", port, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"reseq: error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -154,6 +154,7 @@ class Session:
         self.stage = "loading frames"
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
+        self._layout_lock = threading.Lock()
         self._layouts: dict[str, np.ndarray] = {}
         self._edges: dict[str, list] = {}
         self._active: OrderedDict[tuple, _Active] = OrderedDict()
@@ -263,7 +264,7 @@ class Session:
         """Positions (N, 2) in [PAD, 1 - PAD]² (x right, y down) and edges of a map style."""
         from ..layouts import layout
 
-        with self._lock:
+        with self._layout_lock:  # not self._lock: a slow layout must not hold up the paths
             if style not in self._layouts:
                 lay = layout(self.D, style)
                 pos = PAD + (1 - 2 * PAD) * np.clip(np.asarray(lay.positions, float), 0, 1)
