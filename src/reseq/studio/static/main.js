@@ -232,7 +232,7 @@ function renderKeys() {
     el.appendChild(c);
   }
   $("closeloop").classList.toggle("on", state.closed);
-  map.keys = state.keys;
+  map.keys = state.mode === "keys" ? state.keys : []; // badges belong to the key-frame path
   map.setExcluded(state.excluded);
   map.redraw();
   const ex = $("exclinfo");
