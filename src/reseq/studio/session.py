@@ -194,6 +194,15 @@ class Session:
             if len(self.D) != self.n:
                 raise ReseqError(f"{self.n} frames but a {len(self.D)} x {len(self.D)} matrix")
             lap("distances")
+
+            def find_outliers() -> None:  # beside the layout: scipy's fit releases the GIL
+                try:
+                    self.outliers = outliers(self.D)
+                except ReseqError:
+                    self.outliers = None  # too few or degenerate frames: no ring on the map
+
+            ring = threading.Thread(target=find_outliers, daemon=True, name="reseq-outliers")
+            ring.start()
             self.stage = "minimum spanning tree"
             self.active([])
             lap("tree")
@@ -201,12 +210,9 @@ class Session:
             self.layout("mst")
             lap("layout")
             self.stage = "outliers"
-            try:
-                self.outliers = outliers(self.D)
-            except ReseqError:
-                self.outliers = None  # too few or degenerate frames: no ring on the map
             self.step_scale = float(np.quantile(knn_scores(self.D, 1), 0.95)) or 1.0
-            lap("outliers")
+            ring.join()
+            lap("outliers (rest)")
             thumbs.join()
             lap("thumbnails (rest)")
             self.stage = "ready"
