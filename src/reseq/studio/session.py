@@ -190,7 +190,8 @@ class Session:
                 s = self.settings
                 self.D = distance_matrix(self.frames, metric=s.get("metric", "lpips"),
                                          net=s.get("net", "alex"), progress=progress)
-            self.D = check_distance_matrix(self.D, 2)
+            else:  # a matrix from the caller (distance_matrix's own needs no second look)
+                self.D = check_distance_matrix(self.D, 2)
             if len(self.D) != self.n:
                 raise ReseqError(f"{self.n} frames but a {len(self.D)} x {len(self.D)} matrix")
             lap("distances")
@@ -203,12 +204,14 @@ class Session:
 
             ring = threading.Thread(target=find_outliers, daemon=True, name="reseq-outliers")
             ring.start()
-            self.stage = "minimum spanning tree"
-            self.active([])
-            lap("tree")
+            tree = threading.Thread(target=self.active, args=([],), daemon=True,
+                                    name="reseq-tree")
+            tree.start()  # the paths' tree, beside the map layout (which builds its own)
             self.stage = "map layout"
             self.layout("mst")
             lap("layout")
+            tree.join()
+            lap("tree (rest)")
             self.stage = "outliers"
             self.step_scale = float(np.quantile(knn_scores(self.D, 1), 0.95)) or 1.0
             ring.join()
