@@ -231,8 +231,9 @@ def test_exclude_recomputes_and_screenshot(page, server, session, tmp_path):
     page.click("[data-testid=mode-keys]")
     _wait_attr(page, "inbetweens", "data-frames", ",".join(map(str, want)))
     box = page.locator("[data-testid=mst-view]").bounding_box()
-    page.mouse.move(box["x"] + pts[path[2]]["x"] * box["width"],
-                    box["y"] + pts[path[2]]["y"] * box["height"])
+    show = max(want[1:-1], key=lambda i: pts[i]["y"] - pts[i]["x"])  # bottom left: no cover
+    page.mouse.move(box["x"] + pts[show]["x"] * box["width"],
+                    box["y"] + pts[show]["y"] * box["height"])
     page.wait_for_selector("[data-testid=preview]:not([hidden])")
     page.wait_for_selector("[data-testid=alternative]")  # swap choices for the worst step
     shot = tmp_path / "studio.png"
