@@ -425,3 +425,21 @@ def test_cli_port_in_use_is_one_error_line(run_cli, dev_clips):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith(f"reseq: error: cannot listen on 127.0.0.1:{port}: ")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_page_shows_progress_before_the_collection_is_ready(session):
+    from starlette.testclient import TestClient
+
+    from reseq.studio import Session, create_app
+
+    s = Session(session.frames, None, settings=session.settings)  # compute() not run yet
+    c = TestClient(create_app(s, "t", [HOST]), base_url=f"http://{HOST}",
+                   follow_redirects=False)
+    assert c.get("/?token=t").status_code == 303
+    assert c.get("/").status_code == 200  # the page loads and polls the status
+    status = c.get("/api/status").json()
+    assert status["ready"] is False and status["stage"] and status["n"] == session.n
+    assert "still preparing" in _one_line_error(c.get("/api/frames"), 503)
+    s.compute(progress=False)  # the matrix from the cache
+    assert c.get("/api/status").json()["ready"] is True
+    assert len(c.get("/api/frames").json()["frames"]) == session.n

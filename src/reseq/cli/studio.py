@@ -126,7 +126,8 @@ def studio_cmd(ctx: click.Context, source: str, port: int, host: str, no_browser
         click.echo(f"  exports go to {out}/; Ctrl+C stops the server"
                    + ("" if opened or no_browser else "; open the URL in your browser"), err=True)
         while not stop.wait(0.5):
-            pass
+            if not server.thread.is_alive():
+                raise ReseqError("the studio server stopped unexpectedly")
     finally:
         server.stop()
         for s, h in old.items():
