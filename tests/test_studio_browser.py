@@ -243,3 +243,18 @@ def test_exclude_recomputes_and_screenshot(page, server, session, tmp_path):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
     assert page.errors == []
+
+
+def test_loop_builder_from_a_frame_on_the_map(page, server, session):
+    _open(page, server, session.n)
+    pts = _points(page)
+    f = _separated(pts, 1)[0]
+    _click_frame(page, pts, f, modifiers=["Alt"])  # loop from there: the whole cycle
+    _wait_attr(page, "inbetweens", "data-frames",
+               ",".join(map(str, session.loop(f, None)["frames"])))
+    page.fill("[data-testid=loop-length]", "8")
+    page.dispatch_event("[data-testid=loop-length]", "change")
+    want = session.loop(f, 8)
+    _wait_attr(page, "inbetweens", "data-frames", ",".join(map(str, want["frames"])))
+    assert page.text_content("[data-testid=seam]") == f"seam {want['seam']:.4f}"
+    assert page.errors == []

@@ -551,7 +551,11 @@ async function main() {
     atlases.push(im);
   }
   map = new MapView($("map"), info.atlas, atlases, {
-    click: (i, e) => { if (e.shiftKey) toggleExclude(i); else addKey(i); },
+    click: (i, e) => {
+      if (e.shiftKey) toggleExclude(i);
+      else if (e.altKey) edit(() => { state.loop_frame = i; state.mode = "loop"; }); // loop from here
+      else addKey(i);
+    },
     hover,
     leave: () => { hovered = -1; $("preview").hidden = true; },
   });
