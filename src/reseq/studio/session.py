@@ -499,6 +499,8 @@ class Session:
             self._model = load_model(self.model_path)
         imgs = self.frames.array[[a, b]]
         step = float(self.D[a, b])
+        if not step > 0:
+            raise ReseqError(f"frames {a} and {b} are identical: nothing to synthesize")
         # a threshold just under the step with max_insert = count inserts exactly ``count``
         new, synthetic, _ = fill_gaps(imgs, np.array([step]), self._model,
                                       threshold=step / (count + 1) * 0.999, max_insert=count)
