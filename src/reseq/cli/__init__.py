@@ -2,12 +2,18 @@
 
 Each sub-module registers its commands on :data:`main`. A :class:`~reseq.errors.ReseqError`
 (bad input) becomes one ``reseq: error: ...`` line on stderr and a non-zero exit code; so does
-a usage error (unknown option or command, an option value out of range: exit code 2).
+a usage error (unknown option or command, an option value out of range: exit code 2). As a
+safety net, an operating-system error (full disk, permission denied, read-only file system)
+becomes one line naming the path, and any other unexpected exception one line too (set
+``RESEQ_DEBUG=1`` for its traceback). SIGTERM, like Ctrl-C, unwinds the command so that every
+temporary file is removed, then exits 143 (130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 import warnings
 
@@ -30,6 +36,24 @@ def _usage_exit(exc: click.UsageError) -> None:
     sys.exit(exc.exit_code)
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, so that ``finally`` clauses clean up."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, not a second interruption
+    raise _Terminated()
+
+
+def _os_error_line(exc: OSError) -> str:
+    from .._util import os_error_message
+
+    where = exc.filename if exc.filename is not None else None
+    where2 = f" -> {exc.filename2}" if getattr(exc, "filename2", None) else ""
+    what = os_error_message(exc)
+    return f"{where}{where2}: {what}" if where is not None else what
+
+
 class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -39,6 +63,19 @@ class _Group(click.Group):
             raise  # pragma: no cover - _usage_exit exits
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        previous = None
+        if ctx.parent is None:
+            try:
+                previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            except ValueError:  # not the main thread (embedded use): leave signals alone
+                pass
+        try:
+            return self._invoke(ctx)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
@@ -49,8 +86,26 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("reseq: interrupted", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.echo("reseq: error: terminated (SIGTERM); nothing half-written was left",
+                       err=True)
+            sys.exit(143)
         except MemoryError:
             click.echo("reseq: error: out of memory; try a smaller --size or fewer frames", err=True)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except OSError as exc:
+            if os.environ.get("RESEQ_DEBUG"):
+                raise
+            click.echo(f"reseq: error: {_os_error_line(exc)}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("RESEQ_DEBUG"):
+                raise
+            text = " ".join(str(exc).split())[:300]
+            click.echo(f"reseq: error: unexpected {type(exc).__name__}: {text} (a bug in reseq? "
+                       "set RESEQ_DEBUG=1 for the traceback)", err=True)
             sys.exit(1)
 
 
