@@ -7,6 +7,7 @@ import time
 import click
 
 from . import main
+from .sequence import SEED, Real
 
 __all__ = ["dae_group", "evaluate_cmd"]
 
@@ -33,8 +34,8 @@ def _metric_list(text: str) -> list[str]:
 @click.option("--metrics", default="all", show_default=True,
               help="Comma-separated: l2,dae,lle,isomap,cosine-alex,cosine-vgg,lpips-alex,"
                    "lpips-vgg,greedy-lpips,ssim-2opt (or all).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Shuffle seed.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16),
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Shuffle seed.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
               help="Working long edge of the frames in pixels.")
 @click.option("--dae", "dae_path", type=click.Path(), default=None,
               help="Trained DAE checkpoint (reseq dae train); default: train one on the corpus' "
@@ -54,14 +55,20 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
     """
     from pathlib import Path
 
-    from .._util import check_writable
+    from .._util import Output, check_output_paths
     from ..evaluate.protocol import evaluate_corpus, read_corpus
     from ..evaluate.report import REPORT_FILES, write_report
 
     names = _metric_list(metrics)
     read_corpus(corpus)  # fail fast on a bad corpus
-    for name in REPORT_FILES:  # and on an existing report, before any work
-        check_writable(Path(out) / name, force)
+    # and on the report folder (new, empty or an earlier report only), before any work
+    check_output_paths([Output(out, "-o", folder=True, names=REPORT_FILES)],
+                       sources=[corpus, dae_path], force=force)
+    for name in REPORT_FILES:
+        if (Path(out) / name).exists() and not force:
+            from ..errors import ReseqError
+
+            raise ReseqError(f"{Path(out) / name} already exists; use --force to overwrite it")
     model, dae_note = None, None
     if "dae" in names:
         from ..evaluate import dae
@@ -100,13 +107,13 @@ def dae_group() -> None:
                    "bunny frames 131+ (what `reseq evaluate` uses).")
 @click.option("--steps", default=200, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", default=1e-3, show_default=True, type=float)
-@click.option("--noise", default=0.1, show_default=True, type=float,
+@click.option("--lr", default=1e-3, show_default=True, type=Real(0, min_open=True))
+@click.option("--noise", default=0.1, show_default=True, type=Real(min=0),
               help="Std of the Gaussian noise added to the input.")
 @click.option("--checkpoint-every", default=50, show_default=True, type=click.IntRange(min=1))
-@click.option("--size", default=320, show_default=True, type=click.IntRange(min=16),
+@click.option("--size", default=320, show_default=True, type=click.IntRange(16, 4096),
               help="Long edge the frames are loaded at (then scaled to 320x180).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--resume", is_flag=True, help="Continue an existing checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
 @click.option("-q", "--quiet", is_flag=True)
@@ -114,12 +121,14 @@ def dae_train_cmd(sources: tuple[str, ...], out: str, corpus: str | None, steps:
                   batch_size: int, lr: float, noise: float, checkpoint_every: int, size: int,
                   seed: int, resume: bool, force: bool, quiet: bool) -> None:
     """Train the DAE on the frames of SOURCES (folders, videos, sample:NAME) and write OUT."""
+    from .._util import Output, check_output_paths
     from ..errors import ReseqError
     from ..evaluate import dae
     from ..frames import load_frames
 
     if not sources and not corpus:
         raise ReseqError("give frame SOURCES to train on, or --corpus CORPUS for the default set")
+    check_output_paths([Output(out, "-o")], sources=[*sources, corpus], force=force or resume)
     arrays = [load_frames(s, size=size, progress=not quiet).array for s in sources]
     if corpus:
         arrays += dae.training_set(corpus, size=size)[0]
