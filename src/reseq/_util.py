@@ -202,6 +202,9 @@ def _check_folder(out: Output, text: str, path: Path, names: set[str], force: bo
         raise ReseqError(f"{out.option} {text} holds files reseq did not write "
                          f"({_names(foreign)}); give a new or empty folder")
     if entries and not force:
+        named = sorted(e.name for e in entries if e.name in names)
+        if named:
+            raise ReseqError(f"{path / named[0]} already exists; use --force to overwrite it")
         raise ReseqError(f"folder {text} is not empty (reseq's output of an earlier run: "
                          f"{_names(entries)}); use --force to replace it")
     if not os.access(path, os.W_OK | os.X_OK):

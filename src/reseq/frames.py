@@ -59,7 +59,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from ._util import progress as _progress
-from .errors import ReseqError
+from .errors import ReseqError, ReseqWarning
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -484,7 +484,12 @@ def _folder_files(folder: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     for e in entries:
         if e.name.startswith("."):
             continue
-        if e.is_dir():
+        try:
+            is_dir = e.is_dir()
+        except OSError as exc:  # a symlink loop, an entry that vanished
+            skipped.append(f"{e.name} ({exc.strerror or exc})")
+            continue
+        if is_dir:
             subdirs.append(Path(e.path))
         elif Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
             images.append((Path(e.path), e.name))
@@ -505,7 +510,11 @@ def _folder_files_flat(folder: Path) -> tuple[list[Path], list[str]]:
         raise ReseqError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
     images, skipped = [], []
     for e in entries:
-        if e.name.startswith(".") or e.is_dir():
+        try:
+            if e.name.startswith(".") or e.is_dir():
+                continue
+        except OSError as exc:
+            skipped.append(f"{e.name} ({exc.strerror or exc})")
             continue
         if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
             images.append(Path(e.path))
@@ -523,7 +532,7 @@ def _load_folder(folder: Path, size: int | None, background: Color, every: int,
     files, skipped = _folder_files(folder)
     if skipped:
         warnings.warn(f"{folder}: skipped {len(skipped)} non-image file(s): {_summarize(skipped)}",
-                      stacklevel=3)
+                      ReseqWarning, stacklevel=3)
     if not files:
         raise ReseqError(f"{folder} contains no images (png, jpg, webp, bmp, tif, gif)")
     n_images = len(files)
@@ -549,7 +558,7 @@ def _load_folder(folder: Path, size: int | None, background: Color, every: int,
                          + "); need at least 2 frames")
     if unreadable:
         warnings.warn(f"{folder}: skipped {len(unreadable)} unreadable image(s): "
-                      f"{_summarize(unreadable)}", stacklevel=3)
+                      f"{_summarize(unreadable)}", ReseqWarning, stacklevel=3)
     return out.result(str(folder))
 
 
@@ -584,7 +593,7 @@ def _load_animated(path: Path, im: Image.Image, size: int | None, background: Co
             if len(out) < 2:
                 raise ReseqError(f"cannot decode {path}: {_first_line(exc)}") from None
             warnings.warn(f"{path}: stopped after {len(out)} frames: {_first_line(exc)}",
-                          stacklevel=3)
+                          ReseqWarning, stacklevel=3)
         finally:
             _close(bar)
         return out.result(str(path))
@@ -670,11 +679,13 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
             if len(out) < 2:
                 raise ReseqError(f"cannot decode video {path}: {error}")
             warnings.warn(f"{path}: video is damaged after {out.last_label}; kept the "
-                          f"{len(out)} frames decoded before the error ({error})", stacklevel=3)
+                          f"{len(out)} frames decoded before the error ({error})", ReseqWarning,
+                          stacklevel=3)
         elif (declared and not sought and end is None and max_frames is None
               and count + 1 < declared - 1 and len(out) >= 2):
             warnings.warn(f"{path}: the stream declares {declared} frames but only {count + 1} "
-                          f"decoded (truncated file?); kept {len(out)}", stacklevel=3)
+                          f"decoded (truncated file?); kept {len(out)}", ReseqWarning,
+                          stacklevel=3)
         if len(out) < 2:
             if every > 1 and kept_seen >= 2:
                 raise ReseqError(f"keeping every {every}th frame (--every) leaves {len(out)} of "
