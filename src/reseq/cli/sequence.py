@@ -550,11 +550,11 @@ def inbetween_cmd(source: str, keys: str | None, mst_plot: str | None, **o) -> N
     key_list = [k.strip() for k in keys.split(",")] if keys else []
     if keys is not None and (len(key_list) < 2 or any(not k for k in key_list)):
         raise ReseqError("--keys needs at least two comma-separated frames, e.g. --keys 0,12,5")
-    if not key_list and not mst_plot:
+    if not key_list and mst_plot is None:
         raise ReseqError("give --keys F1,F2,... (and -o), or --mst-plot to choose key-frames")
-    if key_list and not o["output"]:
+    if key_list and o["output"] is None:
         raise ReseqError("--keys needs -o/--output")
-    if not key_list and o["output"]:
+    if not key_list and o["output"] is not None:
         raise ReseqError("-o needs --keys F1,F2,...")
     _precheck(o, source, others=[Output(mst_plot, "--mst-plot")])
     run = _Run("inbetween", source, o)
