@@ -142,6 +142,15 @@ def _hardlink_video(folder: Path) -> None:
     os.link(folder / "clip.mp4", folder / "hard.mp4")
 
 
+def _prev_with_sheet(folder: Path) -> None:
+    (folder / "prev" / "sheet.png").write_bytes(b"the sheet of the earlier run")
+    (folder / "prev" / "i.json").write_text("[]\n")
+
+
+def _latin1_name(folder: Path) -> None:
+    shutil.copy(folder / "frames" / "0001.png", os.fsencode(folder / "frames") + b"/\xe9t\xe9.png")
+
+
 def _bad_manifest(folder: Path) -> None:
     (folder / "corpus" / "manifest.csv").write_bytes(b"clip,style,cyclic\nwalk,\xff\xfe\xfa,no\n")
 
@@ -193,7 +202,7 @@ def _webp_sheet(folder: Path) -> None:
 
 
 def _replaced_prev(folder: Path) -> None:
-    names = sorted(p.name for p in (folder / "prev").iterdir())
+    names = sorted(p.name for p in (folder / "prev").glob("[0-9]*.png"))
     assert names == [f"{i:04d}.png" for i in range(8)], names
 
 
@@ -305,6 +314,13 @@ CASES: list[Case] = [
     Case("vae map -o a source frame", "files",
          ("vae", "map", SRC, "-m", "{model}", "-o", "frames/0004.png", "--force"),
          "inside the source folder"),
+    Case("--sheet among the numbered frames of -o", "files",
+         ("order", SRC, "-o", "out/", "--sheet", "out/0001.png", *FAST), "collide"),
+    Case("--force over an earlier run with its sheet and index inside", "files",
+         ("order", SRC, "-o", "prev/", "--sheet", "prev/sheet.png", "--index", "prev/i.json",
+          "--force", *FAST), None, setup=_prev_with_sheet,
+         changes=("prev/0000.png", "prev/0001.png", "prev/0002.png", "prev/sheet.png",
+                  "prev/i.json"), check=_replaced_prev),
     Case("evaluate -o the corpus", "files",
          ("evaluate", "corpus", "-o", "corpus", "--metrics", "l2", "--force"), "is the source"),
     Case("evaluate -o a user's folder", "files",
@@ -414,6 +430,13 @@ CASES: list[Case] = [
          "decompression bomb", setup=_bomb_alone),
     Case("symlink loops in a source folder", "errors", ("order", SRC, "-o", "a.mp4", *FAST),
          None, setup=_symlink_loops, mode="subprocess"),
+    Case("a newline in an output path", "errors",
+         ("order", SRC, "-o", "a\nb.avi", *FAST), r"a\\nb\.avi"),
+    Case("a newline in a missing source", "errors",
+         ("order", "no\nsuch", "-o", "a.mp4", *FAST), r"no\\nsuch does not exist"),
+    Case("a file name that is not UTF-8", "errors",
+         ("order", SRC, "-o", "a.mp4", "--index", "a.json", "--index-csv", "--sheet", "s.png",
+          *FAST), None, setup=_latin1_name, mode="subprocess"),
     Case("a source that is a symlink loop", "errors", ("order", "self", "-o", "a.mp4", *FAST),
          "symbolic links", setup=_self_link),
     Case("a non-UTF-8 manifest", "errors",

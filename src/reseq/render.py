@@ -198,8 +198,8 @@ def _write_csv(path: Path, records: list[dict], force: bool) -> None:
     writer.writeheader()
     for rec in records:
         writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in fields})
-    with atomic_path(path, force) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    with atomic_path(path, force) as tmp:  # file names that are not UTF-8 keep their bytes
+        tmp.write_text(buf.getvalue(), encoding="utf-8", errors="surrogateescape")
 
 
 def _fps_fraction(fps: float) -> Fraction:
@@ -278,7 +278,6 @@ def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    check_output_paths([Output(path, folder=True, own=_is_reseq_png)], force=force)
     info = PngInfo()
     info.add_text("Software", _SOFTWARE)
     width = max(4, len(str(len(images) - 1)))
@@ -369,6 +368,14 @@ def check_outputs(
         if os.fspath(out.path).strip() and not out.folder:
             check_picture_path(out.path, out.option)
         outs.append(out)
+    if outs and outs[0].folder:  # a file among the numbered frames would collide with one
+        seq = os.path.realpath(outs[0].path)
+        for out in outs[1:]:
+            name = Path(os.fspath(out.path)).name
+            if (os.path.dirname(os.path.realpath(out.path)) == seq
+                    and re.match(r"^\d+\.png$", name, re.IGNORECASE)):
+                raise ReseqError(f"{out.option} {os.fspath(out.path)} would collide with the "
+                                 f"numbered frames written into {os.fspath(outs[0].path)}")
     checked = check_output_paths(outs, sources=sources, force=force)
     if index is not None and Path(index).suffix.lower() in (*PICTURE_FORMATS, *VIDEO_SUFFIXES,
                                                             ".gif"):
@@ -389,6 +396,7 @@ def write_sequence(
     extra: Sequence[dict] | None = None,
     loop: bool = True,
     crf: int = 18,
+    check: bool = True,
 ) -> list[Path]:
     """Write frames (already in output order) to ``path`` and return the files written.
 
@@ -409,6 +417,8 @@ def write_sequence(
     loop : GIF only: loop forever (default) or play once.
     crf : H.264 quality (lower is better; 18 is visually lossless for most content); x264
         preset "veryfast" (1000 frames at 256 x 144 in about 1 s here).
+    check : run :func:`check_outputs` first (the CLI passes False: it has checked every
+        output of the job, the contact sheet and plots included, before the work started).
 
     Identical consecutive frames are merged by the GIF writer (their durations add up), so a
     GIF can hold fewer frames than the index lists.
@@ -419,7 +429,8 @@ def write_sequence(
         raise ReseqError(f"{m} frames but {len(labels)} labels")
     records = index_records(labels, distances_to_next, extra)
     targets = _targets(path, index, index_csv)
-    check_outputs(path, index, index_csv, force=force, fps=fps)
+    if check:
+        check_outputs(path, index, index_csv, force=force, fps=fps)
 
     written: list[Path] = []
     for k, p in targets:

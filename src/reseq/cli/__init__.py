@@ -28,11 +28,19 @@ __all__ = ["main"]
 _COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae"]
 
 
+def _line(text: object) -> str:
+    """One printable line: control characters (a newline in a file name) and undecodable bytes
+    of file names shown as escapes, runs of white space as one space."""
+    text = " ".join(str(text).split(" "))
+    text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _usage_exit(exc: click.UsageError) -> None:
     if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
         raise exc
     hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-    click.echo(f"reseq: error: {exc.format_message()}{hint}", err=True)
+    click.echo(f"reseq: error: {_line(exc.format_message())}{hint}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -64,6 +72,11 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         previous = None
+        for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print escaped
+            try:
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+            except (AttributeError, ValueError, OSError):
+                pass
         if ctx.parent is None:
             try:
                 previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -81,7 +94,7 @@ class _Group(click.Group):
         except click.UsageError as exc:
             _usage_exit(exc)
         except ReseqError as exc:
-            click.echo(f"reseq: error: {exc}", err=True)
+            click.echo(f"reseq: error: {_line(exc)}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("reseq: interrupted", err=True)
@@ -98,12 +111,12 @@ class _Group(click.Group):
         except OSError as exc:
             if os.environ.get("RESEQ_DEBUG"):
                 raise
-            click.echo(f"reseq: error: {_os_error_line(exc)}", err=True)
+            click.echo(f"reseq: error: {_line(_os_error_line(exc))}", err=True)
             sys.exit(1)
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("RESEQ_DEBUG"):
                 raise
-            text = " ".join(str(exc).split())[:300]
+            text = _line(" ".join(str(exc).split()))[:300]
             click.echo(f"reseq: error: unexpected {type(exc).__name__}: {text} (a bug in reseq? "
                        "set RESEQ_DEBUG=1 for the traceback)", err=True)
             sys.exit(1)
@@ -111,7 +124,7 @@ class _Group(click.Group):
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Every warning is one ``reseq: warning: ...`` line: no internal path, no source line."""
-    text = " ".join(str(message).split())
+    text = _line(" ".join(str(message).split()))
     click.echo(f"reseq: warning: {text}", err=True)
 
 

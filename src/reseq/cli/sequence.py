@@ -275,7 +275,7 @@ class _Run:
                 seq, images, labels, steps, closed)
         paths = write_sequence(o["output"], images, labels, dists, fps=o["fps"],
                                force=o["force"], index=o["index"], index_csv=o["index_csv"],
-                               extra=extra, loop=not o["play_once"])
+                               extra=extra, loop=not o["play_once"], check=False)
         m, fps = len(images), o["fps"]
         kind = output_kind(o["output"])
         h, w = images.shape[1:3]

@@ -72,7 +72,7 @@ def _write(out: str, frames: np.ndarray, labels: list[str], synthetic: np.ndarra
     steps = consecutive_lpips(frames, "alex", loop=loop)
     dists: list[float | None] = [float(d) for d in steps] + [None] * (len(frames) - len(steps))
     written = write_sequence(out, frames, labels, dists, fps=fps, force=force, index=index,
-                             extra=extra)
+                             extra=extra, check=False)  # checked before the work
     if sheet:
         written.append(contact_sheet(sheet, frames, labels, n=min(len(frames), 24), force=force,
                                      title=f"{int(synthetic.sum())} synthetic of {len(frames)}"))
