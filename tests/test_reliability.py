@@ -173,7 +173,7 @@ def _empty_report(folder: Path) -> None:
 class Case:
     """One row of the catalogue.
 
-    ``args``: the command line; ``{model}`` is the tiny VAE. ``error``: a regex the one error
+    ``args``: the command line; ``{model}`` is a copy of the tiny VAE in the folder. ``error``: a regex the one error
     line must match, or None for a case that succeeds. ``cwd``: where it runs (inside the case's
     folder). ``changes``: names of pre-existing files the case may replace (an earlier reseq
     output with --force). ``mode``: "inproc", "subprocess" or "unprivileged". ``check``: a
@@ -387,6 +387,21 @@ CASES: list[Case] = [
          ("order", "clip.mp4", "-o", "a.mp4", "--every", "100", *FAST), "--every.*of the 8"),
     Case("vae train --epochs 0", "errors", ("vae", "train", SRC, "-o", "m.pt", "--epochs", "0"),
          "--epochs"),
+    Case("vae train --resume with nothing left to train", "errors",
+         ("vae", "train", SRC, "-o", "{model}", "--resume", "--epochs", "1", "--size", "16",
+          "--latent", "4"), "nothing written"),
+    Case("vae train over a model without --force", "files",
+         ("vae", "train", SRC, "-o", "{model}", "--epochs", "1"), "already exists"),
+    Case("vae demo -o a user's folder", "files",
+         ("vae", "demo", SRC, "-m", "{model}", "-o", "user", "--force"), "did not write"),
+    Case("vae interpolate --size 100000 --upscale", "resources",
+         ("vae", "interpolate", "frames/0000.png", "frames/0001.png", "-m", "{model}", "-o",
+          "i.gif", "--size", "100000", "--upscale"), "memory"),
+    Case("vae interpolate --size 100000 keeps the size", "resources",
+         ("vae", "interpolate", "frames/0000.png", "frames/0001.png", "-m", "{model}", "-o",
+          "i.gif", "--size", "100000", "--steps", "1"), None, check=_has("i.gif")),
+    Case("an unwritable cache folder", "errors", ("order", SRC, "-o", "a.mp4", "--size", "64"),
+         "cache folder", setup=_file_as_folder, env={"RESEQ_CACHE_DIR": "file.txt/cache"}),
     Case("vae train --resume of a missing model", "errors",
          ("vae", "train", SRC, "-o", "none.pt", "--resume"), "cannot resume"),
     Case("--sheet .jpg writes a JPEG", "errors",
@@ -518,7 +533,10 @@ def test_catalogue(case: Case, template, tmp_path, monkeypatch, request, run_cli
     shutil.copytree(template, folder, symlinks=True)
     if case.setup is not None:
         case.setup(folder)
-    model = request.getfixturevalue("vae_model") if "{model}" in " ".join(case.args) else None
+    model = None
+    if "{model}" in " ".join(case.args):  # a copy in the folder: its bytes are checked too
+        model = Path("model.pt")
+        shutil.copy(request.getfixturevalue("vae_model"), folder / model)
     before = _snapshot(folder)
     hidden_before = set(_hidden(folder))
     cwd = folder / case.cwd

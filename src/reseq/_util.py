@@ -52,7 +52,11 @@ def cache_dir(*parts: str) -> Path:
 
         root = platformdirs.user_cache_dir("reseq")
     path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReseqError(f"cannot use the cache folder {path}: {os_error_message(exc)} (set "
+                         "RESEQ_CACHE_DIR to a writable folder)") from None
     return path
 
 

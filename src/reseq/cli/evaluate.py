@@ -78,12 +78,12 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
         else:
             t0 = time.perf_counter()
             model, path = dae.default_dae(corpus, show_progress=not quiet,
-                                          log=None if quiet else lambda s: click.echo(s, err=True))
+                                          log=None if quiet else click.echo)
             _, described = dae.training_set(corpus)
             dae_note = (f"default checkpoint `{path.name}` ({dae.DAEConfig()}), trained on "
                         + ", ".join(described))
             if not quiet:
-                click.echo(f"DAE ready in {time.perf_counter() - t0:.0f} s: {path}", err=True)
+                click.echo(f"DAE ready in {time.perf_counter() - t0:.0f} s: {path}")
     t0 = time.perf_counter()
     ev = evaluate_corpus(corpus, every=every, metrics=names, seed=seed, size=size,
                          dae_model=model, show_progress=not quiet, n_jobs=jobs)
@@ -135,7 +135,7 @@ def dae_train_cmd(sources: tuple[str, ...], out: str, corpus: str | None, steps:
     config = dae.DAEConfig(steps=steps, batch_size=batch_size, lr=lr, noise_std=noise,
                            checkpoint_every=checkpoint_every, seed=seed)
     t0 = time.perf_counter()
-    log = None if quiet else (lambda s: click.echo(s, err=True))
+    log = None if quiet else click.echo  # stdout: stderr is for problems
     path = dae.train_dae(arrays, out, config, resume=resume, force=force,
                          show_progress=not quiet, log=log)
     click.echo(f"trained on {sum(len(a) for a in arrays)} frames, {steps} steps, "

@@ -40,17 +40,21 @@ def _read_image(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
 
 
+def _long_edge_size(hw: tuple[int, ...], size: int | None,
+                    upscale: bool = False) -> tuple[int, int]:
+    """(height, width) with the long edge at ``size`` (never larger unless ``upscale``)."""
+    h, w = hw[:2]
+    if not size or (size >= max(h, w) and not upscale):
+        return h, w
+    s = size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
 def _fit_long_edge(image: np.ndarray, size: int | None, upscale: bool = False) -> np.ndarray:
     from PIL import Image
 
-    if not size:
-        return image
-    h, w = image.shape[:2]
-    if size >= max(h, w) and not upscale:
-        return image
-    s = size / max(h, w)
-    hw = (max(1, round(h * s)), max(1, round(w * s)))
-    if hw == (h, w):
+    hw = _long_edge_size(image.shape, size, upscale)
+    if hw == image.shape[:2]:
         return image
     return np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.Resampling.LANCZOS))
 
@@ -133,13 +137,13 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
     images, _labels, classes = load_training_frames(list(folders), size=size)
     click.echo(f"training on {len(images)} frames of {len(classes)} class(es) at {size}x{size}, "
                f"latent {latent}{f' x {grid}x{grid}' if grid else ''}, {epochs} epochs"
-               f"{f', fine-tuning {init}' if init else ''}", err=True)
+               f"{f', fine-tuning {init}' if init else ''}")  # stdout: stderr is for problems
     result = train_vae(images, classes=classes, size=size, latent=latent, epochs=epochs,
                        batch=batch, lr=lr, beta=beta, recon=recon, perceptual=perceptual,
                        grid=grid, seed=seed, init=base,
                        checkpoint=output, resume=resume, force=force)
     h = result.history
-    if not h:  # nothing was written: not a success
+    if not result.epochs_run:  # nothing was trained or written: not a success
         raise ReseqError(f"{output} is already trained for {epochs} epochs or more: nothing "
                          "written; give a larger --epochs to continue it")
     first = f"{h[0]:.1f} -> " if len(h) > 1 else ""
@@ -197,9 +201,9 @@ def interpolate_cmd(images, through, model, steps, method, render, output, fps, 
     n_out = (len(paths) - 1) * (steps + 1) + 1
     check_frame_count(n_out, "the interpolation (--steps)")
     imgs = [_read_image(p) for p in paths]
-    first = _fit_long_edge(imgs[0], size, upscale)
-    h, w = first.shape[:2]
+    h, w = _long_edge_size(imgs[0].shape, size, upscale)
     check_memory(n_out * h * w * 3 * 4, f"{n_out:,} frames at {w}x{h}")
+    first = _fit_long_edge(imgs[0], size, upscale)
     _set_threads()
     net = load_model(model)
     frames, synthetic = chain(net, [first, *imgs[1:]], steps, method=method, render=render)
