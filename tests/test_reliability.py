@@ -589,8 +589,8 @@ def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
-                         ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                       (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_signal_leaves_no_temporary_files(sig, code, template, tmp_path):
     """Killed while writing a long PNG sequence: exit code, one line, no hidden folder left."""
     from conftest import _cli_command

@@ -5,8 +5,8 @@ Each sub-module registers its commands on :data:`main`. A :class:`~reseq.errors.
 a usage error (unknown option or command, an option value out of range: exit code 2). As a
 safety net, an operating-system error (full disk, permission denied, read-only file system)
 becomes one line naming the path, and any other unexpected exception one line too (set
-``RESEQ_DEBUG=1`` for its traceback). SIGTERM, like Ctrl-C, unwinds the command so that every
-temporary file is removed, then exits 143 (130 for Ctrl-C).
+``RESEQ_DEBUG=1`` for its traceback). SIGTERM and SIGHUP, like Ctrl-C, unwind the command so
+that every temporary file is removed, then exit 143 / 129 (130 for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class _Terminated(BaseException):
 
 
 def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, not a second interruption
-    raise _Terminated()
+    signal.signal(signum, signal.SIG_IGN)  # one clean-up, not a second interruption
+    raise _Terminated(signum)
 
 
 def _os_error_line(exc: OSError) -> str:
@@ -79,14 +79,15 @@ class _Group(click.Group):
                 pass
         if ctx.parent is None:
             try:
-                previous = signal.signal(signal.SIGTERM, _on_sigterm)
-            except ValueError:  # not the main thread (embedded use): leave signals alone
+                previous = {sig: signal.signal(sig, _on_sigterm)
+                            for sig in (signal.SIGTERM, signal.SIGHUP)}
+            except (ValueError, AttributeError):  # not the main thread: leave signals alone
                 pass
         try:
             return self._invoke(ctx)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in (previous or {}).items():
+                signal.signal(sig, handler)
 
     def _invoke(self, ctx: click.Context):
         try:
@@ -99,10 +100,11 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("reseq: interrupted", err=True)
             sys.exit(130)
-        except _Terminated:
-            click.echo("reseq: error: terminated (SIGTERM); nothing half-written was left",
-                       err=True)
-            sys.exit(143)
+        except _Terminated as exc:
+            signum = exc.args[0] if exc.args else signal.SIGTERM
+            click.echo(f"reseq: error: terminated ({signal.Signals(signum).name}); nothing "
+                       "half-written was left", err=True)
+            sys.exit(128 + int(signum))
         except MemoryError:
             click.echo("reseq: error: out of memory; try a smaller --size or fewer frames", err=True)
             sys.exit(1)

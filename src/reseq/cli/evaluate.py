@@ -40,7 +40,7 @@ def _metric_list(text: str) -> list[str]:
 @click.option("--dae", "dae_path", type=click.Path(), default=None,
               help="Trained DAE checkpoint (reseq dae train); default: train one on the corpus' "
                    "loops + sample:kenney + bunny frames 131+ (cached).")
-@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Parallel processes for the LLE/Isomap sweeps' path solves.")
 @click.option("-o", "--out", required=True, type=click.Path(), help="Report folder.")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
@@ -105,7 +105,7 @@ def dae_group() -> None:
 @click.option("--corpus", type=click.Path(), default=None,
               help="Also train on the default set for CORPUS: its loops, sample:kenney and the "
                    "bunny frames 131+ (what `reseq evaluate` uses).")
-@click.option("--steps", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--steps", default=200, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=1e-3, show_default=True, type=Real(0, min_open=True))
 @click.option("--noise", default=0.1, show_default=True, type=Real(min=0),

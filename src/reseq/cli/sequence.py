@@ -81,10 +81,10 @@ def _frame_options(f):
 
 
 _effort_option = click.option(
-    "--effort", type=Real(min=0, min_open=True), default=1.0, show_default=True,
+    "--effort", type=Real(0, 100, min_open=True), default=1.0, show_default=True,
     help="Search effort of the path solver: a multiplier of the kicks of its local searches "
          "(the result stays deterministic; on 1000 frames 4 takes about 2.5x the time and is "
-         "usually, not always, a little shorter).")
+         "usually, not always, a little shorter; at most 100).")
 
 
 def _output_options(required: bool = True):

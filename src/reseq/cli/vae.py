@@ -96,7 +96,7 @@ def vae() -> None:
               help="Total training epochs.")
 @click.option("--size", default=64, show_default=True, type=click.IntRange(16, 256),
               help="Square image side (power of two); 128 for sharp frames at 128 px and up.")
-@click.option("--latent", default=128, show_default=True, type=click.IntRange(2, 65536),
+@click.option("--latent", default=128, show_default=True, type=click.IntRange(2, 4096),
               help="Latent dimensions.")
 @click.option("--batch", default=32, show_default=True, type=click.IntRange(1, 65536),
               help="Mini-batch size.")
