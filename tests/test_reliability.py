@@ -325,6 +325,9 @@ CASES: list[Case] = [
          ("evaluate", "corpus", "-o", "corpus", "--metrics", "l2", "--force"), "is the source"),
     Case("evaluate -o a user's folder", "files",
          ("evaluate", "corpus", "-o", "user", "--metrics", "l2", "--force"), "did not write"),
+    Case("assets download -d empty", "files", ("assets", "download", "-d", ""), "empty"),
+    Case("assets download -d a user's folder", "files", ("assets", "download", "-d", "user"),
+         "did not write"),
     Case("dae train -o a source frame", "files",
          ("dae", "train", SRC, "-o", "frames/0005.png", "--force"), "inside the source folder"),
     # ---------------------------------------------------------------- resources bounded first
@@ -369,6 +372,8 @@ CASES: list[Case] = [
          "--fps"),
     Case("--effort nan", "resources", ("order", SRC, "-o", "a.mp4", "--effort", "nan", *FAST),
          "--effort"),
+    Case("frames --start inf", "resources", ("frames", "clip.mp4", "--start", "inf"),
+         "finite"),
     Case("--seconds inf", "resources", ("loop", SRC, "-o", "a.mp4", "--seconds", "inf", *FAST),
          "--seconds"),
     # ---------------------------------------------------------------- every error is one line

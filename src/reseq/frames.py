@@ -739,6 +739,10 @@ def _check_args(every: int, start: float | None, end: float | None,
                 max_frames: int | None) -> None:
     if not isinstance(every, (int, np.integer)) or every < 1:
         raise ReseqError(f"every must be a positive integer, got {every!r}")
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (isinstance(value, (int, float, np.number))
+                                      and math.isfinite(value)):
+            raise ReseqError(f"{name} must be a finite number of seconds, got {value!r}")
     if start is not None and start < 0:
         raise ReseqError(f"start must be >= 0 seconds, got {start}")
     if end is not None and start is not None and end <= start:
@@ -777,7 +781,10 @@ def _load_frames(source, size, every, start, end, max_frames, background, progre
     size = parse_size(size)
     bg = _parse_background(background)
     _check_args(every, start, end, max_frames)
-    text = os.fspath(source)
+    try:
+        text = os.fspath(source)
+    except TypeError:
+        raise ReseqError(f"source must be a path or 'sample:NAME', got {source!r}") from None
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if text.startswith("sample:"):
