@@ -151,6 +151,12 @@ def _latin1_name(folder: Path) -> None:
     shutil.copy(folder / "frames" / "0001.png", os.fsencode(folder / "frames") + b"/\xe9t\xe9.png")
 
 
+def _tiny(folder: Path) -> None:  # 12 x 16 px frames: too small for AlexNet as they are
+    (folder / "tiny").mkdir()
+    for i in range(5):
+        Image.new("RGB", (12, 16), (40 * i, 90, 200 - 30 * i)).save(folder / "tiny" / f"{i}.png")
+
+
 def _bad_manifest(folder: Path) -> None:
     (folder / "corpus" / "manifest.csv").write_bytes(b"clip,style,cyclic\nwalk,\xff\xfe\xfa,no\n")
 
@@ -457,6 +463,11 @@ CASES: list[Case] = [
     Case("a file name that is not UTF-8", "errors",
          ("order", SRC, "-o", "a.mp4", "--index", "a.json", "--index-csv", "--sheet", "s.png",
           *FAST), None, setup=_latin1_name, mode="subprocess"),
+    Case("tiny frames: the message names --upscale", "errors",
+         ("order", "tiny", "-o", "a.mp4"), "native size.*--upscale", setup=_tiny),
+    Case("tiny frames with --upscale run", "errors",
+         ("order", "tiny", "-o", "a.mp4", "--upscale", "--size", "64", "--metric", "l2"), None,
+         setup=_tiny, check=_has("a.mp4")),
     Case("a source that is a symlink loop", "errors", ("order", "self", "-o", "a.mp4", *FAST),
          "symbolic links", setup=_self_link),
     Case("a non-UTF-8 manifest", "errors",

@@ -57,8 +57,17 @@ def distances_cmd(source: str, output: str, metric: str, net: str, size: int | N
                          max_frames=max_frames, upscale=upscale)
     n = len(frames)
     check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
-    dist = distance_matrix(frames, metric=metric, net=net, memory_budget=int(memory * 1024**3),
-                           cache=False if no_cache else None)
+    try:
+        dist = distance_matrix(frames, metric=metric, net=net,
+                               memory_budget=int(memory * 1024**3),
+                               cache=False if no_cache else None)
+    except ReseqError as exc:
+        if ("too small" in str(exc) and not upscale and size is not None
+                and max(frames.width, frames.height) < size):
+            raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native size) "
+                             f"are too small for {net}; add --upscale to scale them up to "
+                             f"--size {size}") from None
+        raise
     with atomic_path(output, force) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, dist)

@@ -195,7 +195,14 @@ class _Run:
         from ..distances import distance_matrix  # imports torch: after the cheap checks
 
         t = time.perf_counter()
-        D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
+        try:
+            D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
+        except ReseqError as exc:
+            if native and "too small" in str(exc):  # --size cannot help without --upscale
+                raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native "
+                                 f"size) are too small for {o['net']}; add --upscale to scale "
+                                 f"them up to --size {o['size']}") from None
+            raise
         self.notes.append(f"distances: {o['metric']}"
                           + ("" if o["metric"] == "l2" else f"/{o['net']}")
                           + f" in {time.perf_counter() - t:.1f} s")
