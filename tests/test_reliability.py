@@ -411,8 +411,6 @@ CASES: list[Case] = [
     Case("vae interpolate --size 100000 keeps the size", "resources",
          ("vae", "interpolate", "frames/0000.png", "frames/0001.png", "-m", "{model}", "-o",
           "i.gif", "--size", "100000", "--steps", "1"), None, check=_has("i.gif")),
-    Case("an unwritable cache folder", "errors", ("order", SRC, "-o", "a.mp4", "--size", "64"),
-         "cache folder", setup=_file_as_folder, env={"RESEQ_CACHE_DIR": "file.txt/cache"}),
     Case("vae train --resume of a missing model", "errors",
          ("vae", "train", SRC, "-o", "none.pt", "--resume"), "cannot resume"),
     Case("--sheet .jpg writes a JPEG", "errors",
