@@ -425,6 +425,8 @@ CASES: list[Case] = [
          "cannot write a picture"),
     Case("vae map -o .xyz", "errors", ("vae", "map", SRC, "-m", "{model}", "-o", "m.xyz"),
          "cannot write a picture"),
+    Case("vae train -o .png", "errors", ("vae", "train", SRC, "-o", "m.png"), "checkpoint"),
+    Case("dae train -o .gif", "errors", ("dae", "train", SRC, "-o", "m.gif"), "checkpoint"),
     Case("--index .png", "errors", ("order", SRC, "-o", "a.mp4", "--index", "i.png", *FAST),
          "--index"),
     Case("outliers --sheet with no outliers still writes it", "errors",

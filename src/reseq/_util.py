@@ -28,6 +28,7 @@ __all__ = [
     "Output",
     "atomic_path",
     "cache_dir",
+    "check_checkpoint_name",
     "check_frame_count",
     "check_memory",
     "check_output_paths",
@@ -267,6 +268,16 @@ def check_output_paths(outputs: Sequence[Output], sources: Sequence[str | os.Pat
         else:
             check_writable(path, force)
     return [None if out.path is None else Path(os.fspath(out.path)) for out in outputs]
+
+
+def check_checkpoint_name(path: str | os.PathLike, option: str = "-o") -> None:
+    """Refuse a model checkpoint named like an image, a video or a data file (``m.png`` would
+    hold a PyTorch pickle): the extension must not promise another format."""
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix in FRAME_SUFFIXES | {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".json",
+                                   ".csv", ".npy", ".npz", ".txt", ".md", ".pdf", ".svg"}:
+        raise ReseqError(f"{option} {os.fspath(path)}: a checkpoint is a PyTorch file; name it "
+                         f".pt, not {suffix}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def dae_train_cmd(sources: tuple[str, ...], out: str, corpus: str | None, steps:
                   batch_size: int, lr: float, noise: float, checkpoint_every: int, size: int,
                   seed: int, resume: bool, force: bool, quiet: bool) -> None:
     """Train the DAE on the frames of SOURCES (folders, videos, sample:NAME) and write OUT."""
-    from .._util import Output, check_output_paths
+    from .._util import Output, check_checkpoint_name, check_output_paths
     from ..errors import ReseqError
     from ..evaluate import dae
     from ..frames import load_frames
@@ -129,6 +129,7 @@ def dae_train_cmd(sources: tuple[str, ...], out: str, corpus: str | None, steps:
     if not sources and not corpus:
         raise ReseqError("give frame SOURCES to train on, or --corpus CORPUS for the default set")
     check_output_paths([Output(out, "-o")], sources=[*sources, corpus], force=force or resume)
+    check_checkpoint_name(out)
     arrays = [load_frames(s, size=size, progress=not quiet).array for s in sources]
     if corpus:
         arrays += dae.training_set(corpus, size=size)[0]

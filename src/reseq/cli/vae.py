@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .._util import Output, check_frame_count, check_memory, check_output_paths
+from .._util import (
+    Output,
+    check_checkpoint_name,
+    check_frame_count,
+    check_memory,
+    check_output_paths,
+)
 from ..errors import ReseqError
 from . import main
 from .sequence import SEED, Real
@@ -129,6 +135,7 @@ def train_cmd(folders, output, epochs, size, latent, batch, lr, beta, recon, per
         raise ReseqError(f"{output} already exists; use --force to overwrite it "
                          "or --resume to continue training it")
     check_output_paths([Output(output, "-o")], sources=[*folders, init], force=force or resume)
+    check_checkpoint_name(output)
     base = load_model(init) if init else None
     if base is not None:
         size, latent, grid = base.config.size, base.config.latent, base.config.grid
