@@ -163,7 +163,8 @@ def _check_parent(out: Output, text: str, path: Path) -> None:
     while not os.path.lexists(anc) and anc != anc.parent:
         anc = anc.parent
     if not anc.is_dir():
-        raise ReseqError(f"{out.option} {text}: {anc} is a file, not a folder")
+        what = "a broken symbolic link" if anc.is_symlink() and not anc.exists() else "a file"
+        raise ReseqError(f"{out.option} {text}: {anc} is {what}, not a folder")
     if not os.access(anc, os.W_OK | os.X_OK):
         why = "permission denied"
         with contextlib.suppress(OSError):

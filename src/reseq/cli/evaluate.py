@@ -69,6 +69,10 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
             from ..errors import ReseqError
 
             raise ReseqError(f"{Path(out) / name} already exists; use --force to overwrite it")
+    if dae_path and Path(dae_path).is_dir():
+        from ..errors import ReseqError
+
+        raise ReseqError(f"--dae {dae_path} is a folder; give a DAE checkpoint file (.pt)")
     model, dae_note = None, None
     if "dae" in names:
         from ..evaluate import dae
@@ -92,6 +96,17 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
     write_report(ev, out, force=force)
     click.echo(f"{len(ev.results)} results for {len(ev.config['clips'])} clips in "
                f"{time.perf_counter() - t0:.0f} s -> {Path(out) / 'summary.md'}")
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of a file, None when absent: tells whether it was rewritten."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 @main.group("dae")
@@ -137,7 +152,11 @@ def dae_train_cmd(sources: tuple[str, ...], out: str, corpus: str | None, steps:
                            checkpoint_every=checkpoint_every, seed=seed)
     t0 = time.perf_counter()
     log = None if quiet else click.echo  # stdout: stderr is for problems
+    before = _identity(out)
     path = dae.train_dae(arrays, out, config, resume=resume, force=force,
                          show_progress=not quiet, log=log)
+    if before is not None and _identity(out) == before:  # nothing trained, nothing written
+        raise ReseqError(f"{out} is already trained for {steps} steps or more: nothing written; "
+                         "give a larger --steps to continue it")
     click.echo(f"trained on {sum(len(a) for a in arrays)} frames, {steps} steps, "
                f"{time.perf_counter() - t0:.0f} s -> {path}")
