@@ -33,7 +33,7 @@ def _metric_list(text: str) -> list[str]:
               help="Keep every K-th frame of each clip.")
 @click.option("--metrics", default="all", show_default=True,
               help="Comma-separated: l2,dae,lle,isomap,cosine-alex,cosine-vgg,lpips-alex,"
-                   "lpips-vgg,greedy-lpips,ssim-2opt (or all).")
+                   "lpips-vgg,greedy-lpips,ssim-2opt,lpips-alex-motion (or all).")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Shuffle seed.")
 @click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
               help="Working long edge of the frames in pixels.")
