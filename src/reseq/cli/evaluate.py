@@ -34,8 +34,8 @@ def _metric_list(text: str) -> list[str]:
 @click.option("--metrics", default="all", show_default=True,
               help="Comma-separated: l2,dae,lle,isomap,cosine-alex,cosine-vgg,lpips-alex,"
                    "lpips-vgg,greedy-lpips,ssim-2opt,lpips-alex-motion (or all).")
-@click.option("--seed", default=0, show_default=True, type=SEED, help="Shuffle seed.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(16, 4096),
+@click.option("--seed", default=0, show_default=True, type=int, help="Shuffle seed.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16),
               help="Working long edge of the frames in pixels.")
 @click.option("--dae", "dae_path", type=click.Path(), default=None,
               help="Trained DAE checkpoint (reseq dae train); default: train one on the corpus' "
@@ -59,6 +59,7 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
     from ..evaluate.protocol import evaluate_corpus, read_corpus
     from ..evaluate.report import REPORT_FILES, write_report
 
+    _ranges(seed=(seed, 0, 2**32 - 1), size=(size, 16, 4096))
     names = _metric_list(metrics)
     read_corpus(corpus)  # fail fast on a bad corpus
     # and on the report folder (new, empty or an earlier report only), before any work
@@ -96,6 +97,16 @@ def evaluate_cmd(corpus: str, every: int, metrics: str, seed: int, size: int,
     write_report(ev, out, force=force)
     click.echo(f"{len(ev.results)} results for {len(ev.config['clips'])} clips in "
                f"{time.perf_counter() - t0:.0f} s -> {Path(out) / 'summary.md'}")
+
+
+def _ranges(**values: tuple[int, int, int]) -> None:
+    """Options out of range (``--seed -1``) as one line, like click's own range checks."""
+    from ..errors import ReseqError
+
+    for name, (value, lo, hi) in values.items():
+        if not lo <= value <= hi:
+            raise ReseqError(f"Invalid value for '--{name}': {value} is not in the range "
+                             f"{lo}<=x<={hi}.")
 
 
 def _identity(path: str) -> tuple[int, int, int] | None:
