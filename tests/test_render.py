@@ -166,13 +166,21 @@ def test_png_folder_refusal_and_force(tmp_path, robot):
     folder2.mkdir()  # an existing empty folder is a PNG target too
     write_sequence(folder2, images, labels, _steps(images))
     assert len(list(folder2.glob("*.png"))) == 8
-    (folder2 / "notes.txt").write_text("keep me")
-    with pytest.raises(ReseqError, match="not empty"):
+    with pytest.raises(ReseqError, match=r"not empty.*--force"):
         write_sequence(folder2, images[:3], labels[:3], _steps(images[:3]))
-    assert len(list(folder2.glob("*.png"))) == 8
+    # --force replaces the PNGs reseq wrote there (marked by their text chunk) ...
     write_sequence(folder2, images[:3], labels[:3], _steps(images[:3]), force=True)
-    assert sorted(p.name for p in folder2.iterdir()) == ["0000.png", "0001.png", "0002.png",
-                                                         "notes.txt"]
+    assert sorted(p.name for p in folder2.iterdir()) == ["0000.png", "0001.png", "0002.png"]
+    # ... but a folder holding anything else (a note, the user's own frames) is refused
+    (folder2 / "notes.txt").write_text("keep me")
+    with pytest.raises(ReseqError, match=r"did not write.*notes\.txt"):
+        write_sequence(folder2, images, labels, _steps(images), force=True)
+    (folder2 / "notes.txt").unlink()
+    Image.fromarray(images[0]).save(folder2 / "0001.png")  # a user's frame with reseq's name
+    before = (folder2 / "0001.png").read_bytes()
+    with pytest.raises(ReseqError, match=r"did not write.*0001\.png"):
+        write_sequence(folder2, images, labels, _steps(images), force=True)
+    assert (folder2 / "0001.png").read_bytes() == before
     assert _no_temp_files(tmp_path)
 
 

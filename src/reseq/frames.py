@@ -59,7 +59,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from ._util import progress as _progress
-from .errors import ReseqError
+from .errors import ReseqError, ReseqWarning
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -290,9 +290,10 @@ def _to_rgb(im: Image.Image, background: Color) -> Image.Image:
     return im.convert("RGB")
 
 
-def _working_size(native: tuple[int, int], size: int | None) -> tuple[int, int]:
+def _working_size(native: tuple[int, int], size: int | None,
+                  upscale: bool = True) -> tuple[int, int]:
     w, h = native
-    if size is None:
+    if size is None or (not upscale and size >= max(w, h)):
         return w, h
     scale = size / max(w, h)
     return max(1, round(w * scale)), max(1, round(h * scale))
@@ -314,7 +315,19 @@ def _fit(im: Image.Image, target: tuple[int, int], background: Color) -> Image.I
     return canvas
 
 
-_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, *_BOMBS)
+
+
+def _why(exc: BaseException) -> str:
+    """Why a file was skipped, for the warning: '' when 'unreadable' says it all."""
+    if isinstance(exc, PermissionError):
+        return " (permission denied)"
+    if isinstance(exc, _BOMBS):
+        return " (too many pixels: a decompression bomb?)"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        return f" ({exc.strerror})"
+    return ""
 
 
 def _default_workers() -> int:
@@ -337,8 +350,15 @@ class _Assembler:
     the GIL for them); results are kept in input order, so the output does not depend on it.
     """
 
-    def __init__(self, size: int | None, background: Color, workers: int | None = None) -> None:
+    def __init__(self, size: int | None, background: Color, workers: int | None = None,
+                 upscale: bool = True, expected: int | None = None) -> None:
+        from ._util import memory_limit
+
         self.size = size
+        self.upscale = upscale
+        self.expected = expected  # frames the source should give, for the memory estimate
+        self.limit = memory_limit()
+        self.frame_bytes = 0
         self.background = background
         self.target: tuple[int, int] | None = None
         self.first_native: tuple[int, int] | None = None
@@ -373,6 +393,10 @@ class _Assembler:
     def _run(self, item):
         """Decode/convert/resize one item: an image, a callable returning one, or a
         :class:`_SizedLoader` that resizes on its own and returns ``(image, native size)``."""
+        if self.target is None and isinstance(item, _SizedLoader):  # a video's first frame
+            frame = item.args[0]
+            self._check_memory(_working_size((frame.width, frame.height), self.size,
+                                             self.upscale))
         try:
             if isinstance(item, _SizedLoader):
                 im, native = item(self.target)
@@ -385,15 +409,32 @@ class _Assembler:
             return exc
         native = native or rgb.size
         if self.target is None:  # first frame, always on the calling thread
-            self.target = _working_size(rgb.size, self.size)
+            target = _working_size(rgb.size, self.size, self.upscale)
+            self._check_memory(target)
+            self.target = target
             self.first_native = native
         return np.asarray(_fit(rgb, self.target, self.background), dtype=np.uint8), native
+
+    def _check_memory(self, target: tuple[int, int]) -> None:
+        """Refuse a working size whose frames would not fit (before resizing the first)."""
+        from ._util import check_memory
+
+        self.frame_bytes = target[0] * target[1] * 3
+        n = max(self.expected or 1, 1)
+        check_memory(2 * n * self.frame_bytes + self.frame_bytes,
+                     f"{n:,} frame{'s' if n > 1 else ''} at {target[0]}x{target[1]} px")
 
     def _store(self, label: str, result) -> None:
         if isinstance(result, BaseException):
             self.failed.append((label, result))
             return
         array, native = result
+        if 2 * (len(self.arrays) + 1) * self.frame_bytes > self.limit:  # a longer source
+            from ._util import check_memory
+
+            check_memory(2 * (len(self.arrays) + 1) * self.frame_bytes,
+                         f"more than {len(self.arrays):,} frames at "
+                         f"{self.target[0]}x{self.target[1]} px")
         if native != self.first_native:
             self.letterboxed += 1
         self.arrays.append(array)
@@ -443,7 +484,12 @@ def _folder_files(folder: Path) -> tuple[list[tuple[Path, str]], list[str]]:
     for e in entries:
         if e.name.startswith("."):
             continue
-        if e.is_dir():
+        try:
+            is_dir = e.is_dir()
+        except OSError as exc:  # a symlink loop, an entry that vanished
+            skipped.append(f"{e.name} ({exc.strerror or exc})")
+            continue
+        if is_dir:
             subdirs.append(Path(e.path))
         elif Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
             images.append((Path(e.path), e.name))
@@ -464,7 +510,11 @@ def _folder_files_flat(folder: Path) -> tuple[list[Path], list[str]]:
         raise ReseqError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
     images, skipped = [], []
     for e in entries:
-        if e.name.startswith(".") or e.is_dir():
+        try:
+            if e.name.startswith(".") or e.is_dir():
+                continue
+        except OSError as exc:
+            skipped.append(f"{e.name} ({exc.strerror or exc})")
             continue
         if Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
             images.append(Path(e.path))
@@ -478,47 +528,55 @@ def _summarize(names: list[str], n: int = 5) -> str:
 
 
 def _load_folder(folder: Path, size: int | None, background: Color, every: int,
-                 max_frames: int | None, show: bool) -> Frames:
+                 max_frames: int | None, show: bool, upscale: bool = True) -> Frames:
     files, skipped = _folder_files(folder)
     if skipped:
         warnings.warn(f"{folder}: skipped {len(skipped)} non-image file(s): {_summarize(skipped)}",
-                      stacklevel=3)
+                      ReseqWarning, stacklevel=3)
     if not files:
         raise ReseqError(f"{folder} contains no images (png, jpg, webp, bmp, tif, gif)")
+    n_images = len(files)
     files = files[::every]
     if max_frames is not None:
         files = files[:max_frames]
-    with _Assembler(size, background) as out:
+    if len(files) < 2 <= n_images and every > 1:
+        raise ReseqError(f"keeping every {every}th image (--every) leaves {len(files)} of the "
+                         f"{n_images} images in {folder}; need at least 2 frames")
+    with _Assembler(size, background, upscale=upscale, expected=len(files)) as out:
         it = _progress(files, desc="loading frames", total=len(files),
                        enabled=show and len(files) > _PROGRESS_MIN, unit="frame")
         for path, label in it:
             out.add(functools.partial(_open_image, path), label)
         out.finish()
-    unreadable = [f"{label} (permission denied)" if isinstance(exc, PermissionError) else label
-                  for label, exc in out.failed]
-    if unreadable:
-        warnings.warn(f"{folder}: skipped {len(unreadable)} unreadable image(s): "
-                      f"{_summarize(unreadable)}", stacklevel=3)
+    unreadable = [f"{label}{_why(exc)}" for label, exc in out.failed]
     if len(out) == 0:
         raise ReseqError(f"{folder} has no readable images "
                          f"({len(unreadable)} unreadable: {_summarize(unreadable, 3)})")
     if len(out) == 1:
-        raise ReseqError(f"{folder} has only one readable image ({out.labels[0]}); "
-                         "need at least 2 frames")
+        raise ReseqError(f"{folder} has only one readable image ({out.labels[0]}"
+                         + (f"; unreadable: {_summarize(unreadable, 3)}" if unreadable else "")
+                         + "); need at least 2 frames")
+    if unreadable:
+        warnings.warn(f"{folder}: skipped {len(unreadable)} unreadable image(s): "
+                      f"{_summarize(unreadable)}", ReseqWarning, stacklevel=3)
     return out.result(str(folder))
 
 
 def _load_animated(path: Path, im: Image.Image, size: int | None, background: Color,
-                   every: int, max_frames: int | None, show: bool) -> Frames:
+                   every: int, max_frames: int | None, show: bool,
+                   upscale: bool = True) -> Frames:
     """Every frame of an animated image through Pillow (GIF, WebP, multi-page TIFF)."""
     n = getattr(im, "n_frames", 1)
     t = 0.0
     want = range(0, n, every)
     total = len(want) if max_frames is None else min(len(want), max_frames)
+    if total < 2 and n >= 2:
+        raise ReseqError(f"keeping every {every}th frame (--every) leaves {total} of the {n} "
+                         f"frames of {path}; need at least 2 frames")
     bar = _progress(range(total), desc="loading frames", total=total,
                     enabled=show and total > _PROGRESS_MIN, unit="frame")
     bar_it = iter(bar)
-    with _Assembler(size, background) as out:
+    with _Assembler(size, background, upscale=upscale, expected=total) as out:
         try:
             for i, frame in enumerate(ImageSequence.Iterator(im)):
                 frame.load()  # composes the canvas (disposal, blending) and fills frame.info
@@ -531,11 +589,11 @@ def _load_animated(path: Path, im: Image.Image, size: int | None, background: Co
                     if max_frames is not None and len(out) >= max_frames:
                         break
                 t += duration
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, *_BOMBS) as exc:
             if len(out) < 2:
                 raise ReseqError(f"cannot decode {path}: {_first_line(exc)}") from None
             warnings.warn(f"{path}: stopped after {len(out)} frames: {_first_line(exc)}",
-                          stacklevel=3)
+                          ReseqWarning, stacklevel=3)
         finally:
             _close(bar)
         return out.result(str(path))
@@ -549,7 +607,7 @@ def _close(bar) -> None:
 
 def _load_video(path: Path, size: int | None, background: Color, every: int,
                 start: float | None, end: float | None, max_frames: int | None,
-                show: bool) -> Frames:
+                show: bool, upscale: bool = True) -> Frames:
     """Frames of a video through PyAV, numbered in the stream and time-stamped."""
     import av
 
@@ -558,7 +616,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
     except av.error.FFmpegError as exc:
         raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)} "
                          "(truncated, corrupt or not a video?)") from None
-    with container, _Assembler(size, background) as out:
+    with container, _Assembler(size, background, upscale=upscale) as out:
         if not container.streams.video:
             raise ReseqError(f"{path} has no video stream")
         stream = container.streams.video[0]
@@ -584,6 +642,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
             total = max(0, math.ceil((hi - lo) / every))
             if max_frames is not None:
                 total = min(total, max_frames)
+            out.expected = total
         bar = _progress(range(total or 0), desc="decoding video", total=total,
                         enabled=show and (total is None or total > _PROGRESS_MIN), unit="frame")
         bar_it = iter(bar)
@@ -605,7 +664,7 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
                 if end is not None and t >= end - 1e-6:
                     break
                 if kept_seen % every == 0:
-                    out.add(_SizedLoader(_video_frame_image, frame, size=size),
+                    out.add(_SizedLoader(_video_frame_image, frame, size=size, upscale=upscale),
                             f"frame {number} @ {t:.3f}s")
                     next(bar_it, None)
                     if max_frames is not None and len(out) >= max_frames:
@@ -620,18 +679,24 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
             if len(out) < 2:
                 raise ReseqError(f"cannot decode video {path}: {error}")
             warnings.warn(f"{path}: video is damaged after {out.last_label}; kept the "
-                          f"{len(out)} frames decoded before the error ({error})", stacklevel=3)
+                          f"{len(out)} frames decoded before the error ({error})", ReseqWarning,
+                          stacklevel=3)
         elif (declared and not sought and end is None and max_frames is None
               and count + 1 < declared - 1 and len(out) >= 2):
             warnings.warn(f"{path}: the stream declares {declared} frames but only {count + 1} "
-                          f"decoded (truncated file?); kept {len(out)}", stacklevel=3)
+                          f"decoded (truncated file?); kept {len(out)}", ReseqWarning,
+                          stacklevel=3)
         if len(out) < 2:
+            if every > 1 and kept_seen >= 2:
+                raise ReseqError(f"keeping every {every}th frame (--every) leaves {len(out)} of "
+                                 f"the {kept_seen} frames of {path}; need at least 2 frames")
             what = "frames in the requested range" if (start or end) else "decodable frames"
             raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
         return out.result(str(path))
 
 
-def _video_frame_image(frame, target: tuple[int, int] | None = None, size: int | None = None):
+def _video_frame_image(frame, target: tuple[int, int] | None = None, size: int | None = None,
+                       upscale: bool = True):
     """A decoded PyAV frame as a Pillow image, keeping alpha when the stream has it.
 
     With a ``target`` (working size) of the frame's own aspect ratio and no larger, the colour
@@ -641,7 +706,7 @@ def _video_frame_image(frame, target: tuple[int, int] | None = None, size: int |
     frame of a video is resampled alike.
     """
     if target is None and size is not None:
-        target = _working_size((frame.width, frame.height), size)
+        target = _working_size((frame.width, frame.height), size, upscale)
     fmt = frame.format
     rotation = round(getattr(frame, "rotation", 0) or 0) % 360
     alpha = fmt.has_palette or any(getattr(c, "is_alpha", False) for c in fmt.components)
@@ -674,6 +739,10 @@ def _check_args(every: int, start: float | None, end: float | None,
                 max_frames: int | None) -> None:
     if not isinstance(every, (int, np.integer)) or every < 1:
         raise ReseqError(f"every must be a positive integer, got {every!r}")
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (isinstance(value, (int, float, np.number))
+                                      and math.isfinite(value)):
+            raise ReseqError(f"{name} must be a finite number of seconds, got {value!r}")
     if start is not None and start < 0:
         raise ReseqError(f"start must be >= 0 seconds, got {start}")
     if end is not None and start is not None and end <= start:
@@ -685,26 +754,45 @@ def _check_args(every: int, start: float | None, end: float | None,
 def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: int = 1,
                 start: float | None = None, end: float | None = None,
                 max_frames: int | None = None, background: Color | str = (255, 255, 255),
-                progress: bool = True) -> Frames:
+                progress: bool = True, upscale: bool = True) -> Frames:
     """Load frames from a folder, a video, an animated image or ``sample:NAME``.
 
     ``size`` is the working long edge in pixels (None or ``"native"``: the first frame's size);
-    ``every`` keeps every k-th frame; ``start``/``end`` (seconds, videos only) select the time
-    range ``start <= t < end``; ``max_frames`` caps the count; ``background`` is the colour
-    transparent pixels and letterbox bars become. See the module docstring for the policies.
+    with ``upscale=False`` it is a maximum (frames smaller than it keep their native size; the
+    CLI's ``--size`` works so unless ``--upscale`` is given). ``every`` keeps every k-th frame;
+    ``start``/``end`` (seconds, videos only) select the time range ``start <= t < end``;
+    ``max_frames`` caps the count; ``background`` is the colour transparent pixels and
+    letterbox bars become. See the module docstring for the policies.
+
+    The frames must fit in memory: the estimate (2 x N x H x W x 3 bytes) is checked against
+    :func:`reseq._util.memory_limit` (``RESEQ_MAX_MEMORY``) before the first frame is resized.
+    Images over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) are
+    unreadable: skipped with a warning in a folder, an error alone.
     """
+    with warnings.catch_warnings():
+        # a decompression bomb is an unreadable file, not a warning (threads see this filter)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return _load_frames(source, size, every, start, end, max_frames, background, progress,
+                            upscale)
+
+
+def _load_frames(source, size, every, start, end, max_frames, background, progress,
+                 upscale) -> Frames:
     size = parse_size(size)
     bg = _parse_background(background)
     _check_args(every, start, end, max_frames)
-    text = os.fspath(source)
+    try:
+        text = os.fspath(source)
+    except TypeError:
+        raise ReseqError(f"source must be a path or 'sample:NAME', got {source!r}") from None
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if text.startswith("sample:"):
         from .assets import sample_source
 
         path = sample_source(text)
-        frames = load_frames(path, size=size, every=every, start=start, end=end,
-                             max_frames=max_frames, background=bg, progress=progress)
+        frames = _load_frames(path, size, every, start, end, max_frames, bg, progress,
+                              upscale)
         frames.source = text
         return frames
     path = Path(text).expanduser()
@@ -720,7 +808,7 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
         if start is not None or end is not None:
             raise ReseqError("start/end (seconds) apply to videos; for a folder use --every "
                              "and --max-frames, or pick frames by name")
-        return _load_folder(path, size, bg, every, max_frames, progress)
+        return _load_folder(path, size, bg, every, max_frames, progress, upscale)
     if not os.access(path, os.R_OK):
         raise ReseqError(f"cannot read {path}: permission denied")
     if st.st_size == 0:
@@ -731,6 +819,9 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
             im = Image.open(path)
         except PermissionError:
             raise ReseqError(f"cannot read {path}: permission denied") from None
+        except _BOMBS as exc:
+            raise ReseqError(f"cannot read {path}: too many pixels, a decompression bomb? "
+                             f"({_first_line(exc)})") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
             raise ReseqError(f"cannot read {path} as an image: {_first_line(exc)}") from None
         with im:
@@ -738,7 +829,7 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
                 n_frames = getattr(im, "n_frames", 1)
                 if n_frames < 2:
                     im.load()  # a damaged still image should say so, not "single image"
-            except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            except (OSError, ValueError, SyntaxError, EOFError, *_BOMBS) as exc:
                 raise ReseqError(f"cannot read {path} as an image: {_first_line(exc)}") from None
             if n_frames < 2:
                 raise ReseqError(f"{path} is a single image; need at least 2 frames (give a "
@@ -750,15 +841,17 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
                 # APNG: FFmpeg's decoder blends semi-transparent pixels correctly (Pillow's
                 # APNG_BLEND_OP_OVER squares their alpha); Pillow remains the fallback.
                 try:
-                    return _load_video(path, size, bg, every, None, None, max_frames, progress)
-                except ReseqError:
-                    pass
-            return _load_animated(path, im, size, bg, every, max_frames, progress)
+                    return _load_video(path, size, bg, every, None, None, max_frames, progress,
+                                       upscale)
+                except ReseqError as exc:
+                    if "memory" in str(exc) or "--every" in str(exc):
+                        raise
+            return _load_animated(path, im, size, bg, every, max_frames, progress, upscale)
     if ext in VIDEO_EXTENSIONS:
-        return _load_video(path, size, bg, every, start, end, max_frames, progress)
+        return _load_video(path, size, bg, every, start, end, max_frames, progress, upscale)
     # Unknown extension: let FFmpeg try, then Pillow (an animated image with an odd name).
     try:
-        return _load_video(path, size, bg, every, start, end, max_frames, progress)
+        return _load_video(path, size, bg, every, start, end, max_frames, progress, upscale)
     except ReseqError as video_error:
         if "as a video" not in str(video_error):
             raise  # FFmpeg opened it: its error is the informative one
@@ -770,7 +863,7 @@ def load_frames(source: str | os.PathLike, size: int | str | None = 256, every: 
         with im:
             if getattr(im, "n_frames", 1) < 2:
                 raise ReseqError(f"{path} is a single image; need at least 2 frames") from None
-            return _load_animated(path, im, size, bg, every, max_frames, progress)
+            return _load_animated(path, im, size, bg, every, max_frames, progress, upscale)
 
 
 def _first_line(exc: BaseException) -> str:

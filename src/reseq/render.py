@@ -17,7 +17,11 @@ fitted generalized-gamma density and the threshold (paper section 4.3); :func:`m
 out the minimum spanning tree in 2-D with thumbnails, for choosing key-frames.
 
 Nothing is ever overwritten without ``force``; every file is written to a temporary name and
-renamed into place, and all targets are checked before the first byte is written.
+renamed into place, and all targets are checked (:func:`check_outputs`, through
+:func:`reseq._util.check_output_paths`) before the first byte is written. The PNGs of a sequence
+carry a ``Software: reseq`` text chunk: a later ``--force`` run replaces those, and refuses a
+folder holding anything else. Pictures (contact sheet, plots) are written in the format their
+extension names: .png, .jpg/.jpeg, .webp or .tif/.tiff; any other extension is refused.
 
 >>> import numpy as np, tempfile, pathlib
 >>> frames = np.zeros((3, 8, 8, 3), np.uint8)
@@ -30,6 +34,7 @@ renamed into place, and all targets are checked before the first byte is written
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -45,11 +50,14 @@ from typing import Any
 
 import numpy as np
 
-from ._util import atomic_path, check_writable, progress, public_mode
+from ._util import Output, atomic_path, check_output_paths, check_writable, progress, public_mode
+from ._util import os_error_message as _os_message
 from .errors import ReseqError
 
 __all__ = [
+    "PICTURE_FORMATS",
     "check_outputs",
+    "check_picture_path",
     "contact_sheet",
     "index_records",
     "mst_plot",
@@ -61,6 +69,10 @@ __all__ = [
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 VIDEO_SUFFIXES = tuple(_CONTAINERS)
 _PNG_NAME = re.compile(r"^\d+\.png$")
+_SOFTWARE = "reseq"  # the PNG text chunk that marks the frames of a PNG-sequence output
+#: Picture outputs (contact sheets, plots): extension -> the format written.
+PICTURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp",
+                   ".tif": "tiff", ".tiff": "tiff"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,6 +86,8 @@ def output_kind(path: str | os.PathLike) -> str:
     ('mp4', 'gif', 'png')
     """
     text = os.fspath(path)
+    if not text.strip():
+        raise ReseqError("the output path is empty; give out.mp4, out.gif or a folder/")
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "png"
     suffix = Path(text).suffix.lower()
@@ -84,6 +98,33 @@ def output_kind(path: str | os.PathLike) -> str:
     raise ReseqError(
         f"cannot tell what to write for {text!r}: use a .mp4 or .gif file, or a folder ending in '/'"
     )
+
+
+def check_picture_path(path: str | os.PathLike, option: str = "picture") -> str:
+    """The format a picture output is written in, from its extension; ReseqError for any
+    extension reseq cannot honour.
+
+    >>> check_picture_path("sheet.JPG"), check_picture_path("mst.png")
+    ('jpeg', 'png')
+    """
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix not in PICTURE_FORMATS:
+        raise ReseqError(f"{option} {os.fspath(path)}: cannot write a picture as "
+                         f"{suffix or 'a file without extension'}; use .png, .jpg, .webp or .tif")
+    return PICTURE_FORMATS[suffix]
+
+
+def _is_reseq_png(path: Path) -> bool:
+    """A numbered PNG that reseq wrote (its ``Software`` text chunk says so)."""
+    if not (_PNG_NAME.match(path.name) and path.is_file()) or path.is_symlink():
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.info.get("Software") == _SOFTWARE
+    except Exception:
+        return False
 
 
 def _bar(images: np.ndarray, desc: str):
@@ -157,15 +198,8 @@ def _write_csv(path: Path, records: list[dict], force: bool) -> None:
     writer.writeheader()
     for rec in records:
         writer.writerow({k: ("" if rec.get(k) is None else rec.get(k)) for k in fields})
-    with atomic_path(path, force) as tmp:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-
-
-def _check_folder(path: Path, force: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise ReseqError(f"{path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise ReseqError(f"folder {path} is not empty; use --force to replace its numbered PNGs")
+    with atomic_path(path, force) as tmp:  # file names that are not UTF-8 keep their bytes
+        tmp.write_text(buf.getvalue(), encoding="utf-8", errors="surrogateescape")
 
 
 def _fps_fraction(fps: float) -> Fraction:
@@ -178,6 +212,18 @@ def _fps_fraction(fps: float) -> Fraction:
 # writers
 
 
+@contextlib.contextmanager
+def _av_errors(path: Path):
+    """An FFmpeg failure while writing (full disk, ...) as one ReseqError line."""
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        msg = " ".join(str(getattr(exc, "strerror", None) or exc).split())[:200]
+        raise ReseqError(f"cannot write {path}: {msg}") from None
+
+
 def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int) -> None:
     import av
 
@@ -185,7 +231,7 @@ def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int
     pad_h, pad_w = h % 2, w % 2
     if pad_h or pad_w:  # yuv420p needs even sizes: repeat the last row/column
         images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with atomic_path(path, force) as tmp:
+    with atomic_path(path, force) as tmp, _av_errors(path):
         with av.open(str(tmp), mode="w", format=_CONTAINERS[path.suffix.lower()]) as container:
             stream = container.add_stream("libx264", rate=_fps_fraction(fps))
             stream.width = w + pad_w
@@ -230,29 +276,34 @@ def _write_gif(path: Path, images: np.ndarray, fps: float, force: bool, loop: bo
 
 def _write_pngs(path: Path, images: np.ndarray, force: bool) -> None:
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
-    _check_folder(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    info = PngInfo()
+    info.add_text("Software", _SOFTWARE)
     width = max(4, len(str(len(images) - 1)))
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp_dir = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         public_mode(tmp_dir, folder=True)
         for i, img in enumerate(_bar(images, "writing PNGs")):
-            Image.fromarray(img, "RGB").save(tmp_dir / f"{i:0{width}d}.png")
+            Image.fromarray(img, "RGB").save(tmp_dir / f"{i:0{width}d}.png", pnginfo=info)
         if not path.exists():
             os.rename(tmp_dir, path)
         elif not any(path.iterdir()):
             os.rmdir(path)
             os.rename(tmp_dir, path)
-        else:  # force: replace the numbered PNGs of an earlier run, leave anything else alone
+        else:  # force: replace the PNGs reseq wrote there before (checked: nothing else is there)
             for old in path.iterdir():
-                if old.is_file() and _PNG_NAME.match(old.name):
+                if _is_reseq_png(old):
                     old.unlink()
             for new in sorted(tmp_dir.iterdir()):
                 os.replace(new, path / new.name)
+    except OSError as exc:
+        raise ReseqError(f"cannot write {path}/: {_os_message(exc)}") from None
     finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)
+        if tmp_dir is not None and tmp_dir.exists():
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _targets(path: str | os.PathLike, index: str | os.PathLike | None,
@@ -279,37 +330,58 @@ def check_outputs(
     path: str | os.PathLike | None = None,
     index: str | os.PathLike | None = None,
     index_csv: bool | str | os.PathLike = False,
-    others: Sequence[str | os.PathLike | None] = (),
+    others: Sequence[str | os.PathLike | Output | None] = (),
     force: bool = False,
     fps: float | None = None,
+    sources: Sequence[str | os.PathLike | None] = (),
 ) -> list[Path]:
     """Check, before any work, that every output can be written: a known kind of sequence
-    output, no existing file (or non-empty folder) without ``force``, no two outputs on the same
-    file, an fps the format can show. ``others`` are further single-file outputs (contact sheet,
-    plots). Returns all paths.
+    output, an fps the format can show, and everything :func:`reseq._util.check_output_paths`
+    checks (no empty path, no source, no foreign files in a PNG folder, nothing existing
+    without ``force``, no two outputs on one path). ``others`` are further single-file outputs
+    (contact sheet, plots: an :class:`~reseq._util.Output` names its option; pictures must
+    have an extension of :data:`PICTURE_FORMATS`). Returns all paths.
 
     >>> check_outputs("out.mp4", index="out.json", index_csv=True, others=["sheet.png"])
     [PosixPath('out.mp4'), PosixPath('out.json'), PosixPath('out.csv'), PosixPath('sheet.png')]
     """
+    if path is not None and not os.fspath(path).strip():
+        raise ReseqError("-o: the output path is empty; give out.mp4, out.gif or a folder/")
+    if index is not None and not os.fspath(index).strip():
+        raise ReseqError("--index: the output path is empty; give a file name")
     targets = _targets(path, index, index_csv) if path is not None else []
     if fps is not None:
         _fps_fraction(fps)
         if targets and targets[0][0] == "gif" and round(1000.0 / fps) < 20:
             raise ReseqError(f"GIF frames last at least 20 ms (50 fps); got --fps {fps:g}; "
                              "use a lower fps or an .mp4")
-    targets += [("file", Path(p)) for p in others if p is not None]
-    resolved = [p.resolve() for _, p in targets]
-    if len(set(resolved)) != len(resolved):
-        raise ReseqError("two outputs would be written to the same file: "
-                         + ", ".join(str(p) for _, p in targets))
-    for kind, p in targets:
-        if kind == "png":
-            _check_folder(p, force)
-        else:
-            if p.is_dir():
-                raise ReseqError(f"{p} is a folder; expected a file name")
-            check_writable(p, force)
-    return [p for _, p in targets]
+    outs: list[Output] = []
+    for i, (kind, p) in enumerate(targets):
+        option = "-o" if i == 0 else ("--index" if index is not None and i == 1 else "--index-csv")
+        outs.append(Output(p, option, folder=kind == "png", own=_is_reseq_png))
+    for other in others:
+        if other is None:
+            continue
+        out = other if isinstance(other, Output) else Output(other, "output")
+        if out.path is None:
+            continue
+        if os.fspath(out.path).strip() and not out.folder:
+            check_picture_path(out.path, out.option)
+        outs.append(out)
+    if outs and outs[0].folder:  # a file among the numbered frames would collide with one
+        seq = os.path.realpath(outs[0].path)
+        for out in outs[1:]:
+            name = Path(os.fspath(out.path)).name
+            if (os.path.dirname(os.path.realpath(out.path)) == seq
+                    and re.match(r"^\d+\.png$", name, re.IGNORECASE)):
+                raise ReseqError(f"{out.option} {os.fspath(out.path)} would collide with the "
+                                 f"numbered frames written into {os.fspath(outs[0].path)}")
+    checked = check_output_paths(outs, sources=sources, force=force)
+    if index is not None and Path(index).suffix.lower() in (*PICTURE_FORMATS, *VIDEO_SUFFIXES,
+                                                            ".gif"):
+        raise ReseqError(f"--index {os.fspath(index)}: the index is a JSON (or .csv) file, not "
+                         "a picture or video; use .json or .csv")
+    return [p for p in checked if p is not None]
 
 
 def write_sequence(
@@ -324,6 +396,7 @@ def write_sequence(
     extra: Sequence[dict] | None = None,
     loop: bool = True,
     crf: int = 18,
+    check: bool = True,
 ) -> list[Path]:
     """Write frames (already in output order) to ``path`` and return the files written.
 
@@ -344,6 +417,8 @@ def write_sequence(
     loop : GIF only: loop forever (default) or play once.
     crf : H.264 quality (lower is better; 18 is visually lossless for most content); x264
         preset "veryfast" (1000 frames at 256 x 144 in about 1 s here).
+    check : run :func:`check_outputs` first (the CLI passes False: it has checked every
+        output of the job, the contact sheet and plots included, before the work started).
 
     Identical consecutive frames are merged by the GIF writer (their durations add up), so a
     GIF can hold fewer frames than the index lists.
@@ -354,7 +429,8 @@ def write_sequence(
         raise ReseqError(f"{m} frames but {len(labels)} labels")
     records = index_records(labels, distances_to_next, extra)
     targets = _targets(path, index, index_csv)
-    check_outputs(path, index, index_csv, force=force, fps=fps)
+    if check:
+        check_outputs(path, index, index_csv, force=force, fps=fps)
 
     written: list[Path] = []
     for k, p in targets:
@@ -421,6 +497,17 @@ def contact_sheet(
     """
     from PIL import Image, ImageDraw
 
+    fmt = check_picture_path(path, "contact sheet")
+    if np.ndim(images) == 4 and len(images) == 0 and not len(labels):  # nothing to show: say so
+        out = check_writable(path, force)
+        font = _font(14)
+        sheet = Image.new("RGB", (360, 60), "white")
+        draw = ImageDraw.Draw(sheet)
+        draw.text((6, 6), _fit_text(draw, title or "", font, 348), fill="black", font=font)
+        draw.text((6, 30), "(no frames)", fill="black", font=font)
+        with atomic_path(out, force) as tmp:
+            sheet.save(tmp, format=fmt.upper())
+        return out
     images = _check_images(images)
     if len(labels) != len(images):
         raise ReseqError(f"{len(images)} frames but {len(labels)} labels")
@@ -459,7 +546,7 @@ def contact_sheet(
         text = _fit_text(draw, f"{i}: {labels[i]}", font, tw)
         draw.text((x, y + th + 2), text, fill="black", font=font)
     with atomic_path(out, force) as tmp:
-        sheet.save(tmp, format="PNG")
+        sheet.save(tmp, format=fmt.upper())
     return out
 
 
@@ -485,6 +572,7 @@ def outlier_histogram(
     mask = np.asarray(mask, dtype=bool)
     if scores.ndim != 1 or scores.shape != mask.shape or len(scores) == 0:
         raise ReseqError("scores and mask must be 1-D arrays of the same, non-zero length")
+    check_picture_path(path)
     out = check_writable(path, force)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     try:
@@ -516,10 +604,11 @@ def outlier_histogram(
 
 
 def _save_figure(fig, out: Path, force: bool) -> None:
-    """Lay out a matplotlib figure and write it atomically as PNG."""
+    """Lay out a matplotlib figure and write it atomically in the format of its extension."""
+    fmt = check_picture_path(out)
     fig.tight_layout()
     with atomic_path(out, force) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format=fmt)
 
 
 def _tree_edges(tree: Any, n: int) -> list[tuple[int, int, float]]:
@@ -565,6 +654,7 @@ def mst_plot(
     n = len(images)
     if len(labels) != n:
         raise ReseqError(f"{n} frames but {len(labels)} labels")
+    check_picture_path(path)
     out = check_writable(path, force)
     edges = _tree_edges(tree, n)
     from .layouts import tree_positions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from . import main
@@ -63,7 +65,16 @@ def download_cmd(names: tuple[str, ...], dest: str) -> None:
     RESEQ_ASSETS_DIR to it there.
     """
     from .. import assets
+    from .._util import Output, check_output_paths, sha256_file
+    from ..errors import ReseqError
 
+    check_output_paths([Output(dest, "-d", folder=True, names=tuple(
+        a.filename for a in assets.ASSETS.values()))], force=True)
+    for name in dict.fromkeys(_resolve(names)):  # never replace a file of another content
+        a = assets.ASSETS.get(name)
+        target = Path(dest) / a.filename if a is not None else None
+        if target is not None and target.is_file() and sha256_file(target) != a.sha256:
+            raise ReseqError(f"{target} exists with other content; move it away first")
     for name in dict.fromkeys(_resolve(names)):
         path = assets.download(name, dest, quiet=False)
         click.echo(f"{name}: {path}")

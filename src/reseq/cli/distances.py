@@ -10,6 +10,7 @@ import numpy as np
 
 from . import main
 from .assets import SIZE
+from .sequence import Real
 
 __all__ = ["distances_cmd"]
 
@@ -22,36 +23,51 @@ __all__ = ["distances_cmd"]
               show_default=True, help="LPIPS (eq. 1), cosine of deep features (eq. 11), pixel L2 (eq. 8).")
 @click.option("--net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True)
 @click.option("--size", type=SIZE, default="256", show_default=True,
-              help="Working long edge in pixels, or 'native'.")
-@click.option("--every", type=int, default=1, show_default=True, help="Keep every k-th frame.")
-@click.option("--start", "start_time", type=float, default=None, help="Video start time (s).")
-@click.option("--end", "end_time", type=float, default=None, help="Video end time (s).")
-@click.option("--max-frames", type=int, default=None, help="Keep at most this many frames.")
-@click.option("--memory", type=float, default=4.0, show_default=True,
+              help="Working long edge in pixels (at most: smaller frames keep their size unless "
+                   "--upscale), or 'native'.")
+@click.option("--upscale", is_flag=True,
+              help="Scale frames smaller than --size up to it (default: never upscale).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Keep every k-th frame.")
+@click.option("--start", "start_time", type=Real(min=0), default=None,
+              help="Video start time (s).")
+@click.option("--end", "end_time", type=Real(min=0), default=None, help="Video end time (s).")
+@click.option("--max-frames", type=click.IntRange(min=2), default=None,
+              help="Keep at most this many frames.")
+@click.option("--memory", type=Real(min=0, min_open=True), default=4.0, show_default=True,
               help="Memory budget for features in GB; larger sets stream through disk.")
 @click.option("--no-cache", is_flag=True, help="Do not keep deep features on disk for reuse.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def distances_cmd(source: str, output: str, metric: str, net: str, size: int | None, every: int,
-                  start_time: float | None, end_time: float | None, max_frames: int | None,
-                  memory: float, no_cache: bool, force: bool) -> None:
+def distances_cmd(source: str, output: str, metric: str, net: str, size: int | None,
+                  upscale: bool, every: int, start_time: float | None, end_time: float | None,
+                  max_frames: int | None, memory: float, no_cache: bool, force: bool) -> None:
     """Write the distance matrix of SOURCE's frames (float64 .npy, rows in frame order)."""
-    from .._util import atomic_path, check_writable
+    from .._util import Output, atomic_path, check_memory, check_output_paths
     from ..distances import distance_matrix
     from ..errors import ReseqError
     from ..frames import load_frames
 
     if not output.endswith(".npy"):
-        raise ReseqError(f"output must end in .npy, got {output}")
+        raise ReseqError(f"output must end in .npy, got {output!r}")
     labels_path = output[: -len(".npy")] + ".labels.json"
-    check_writable(output, force)
-    check_writable(labels_path, force)
-    if memory <= 0:
-        raise ReseqError("--memory must be positive")
+    check_output_paths([Output(output, "-o"), Output(labels_path, "-o (labels)")],
+                       sources=[source], force=force)
     t0 = time.perf_counter()
     frames = load_frames(source, size=size, every=every, start=start_time, end=end_time,
-                         max_frames=max_frames)
-    dist = distance_matrix(frames, metric=metric, net=net, memory_budget=int(memory * 1024**3),
-                           cache=False if no_cache else None)
+                         max_frames=max_frames, upscale=upscale)
+    n = len(frames)
+    check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
+    try:
+        dist = distance_matrix(frames, metric=metric, net=net,
+                               memory_budget=int(memory * 1024**3),
+                               cache=False if no_cache else None)
+    except ReseqError as exc:
+        if ("too small" in str(exc) and not upscale and size is not None
+                and max(frames.width, frames.height) < size):
+            raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native size) "
+                             f"are too small for {net}; add --upscale to scale them up to "
+                             f"--size {size}") from None
+        raise
     with atomic_path(output, force) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, dist)

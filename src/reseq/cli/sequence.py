@@ -30,9 +30,23 @@ from typing import Any
 import click
 import numpy as np
 
+from .._util import Output
 from ..errors import ReseqError
 from . import main
 from .assets import SIZE
+
+#: click type of every --seed option: numpy's seeds are non-negative.
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+class Real(click.FloatRange):
+    """A click.FloatRange that also refuses nan and infinity."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
 
 __all__ = ["inbetween_cmd", "loop_cmd", "order_cmd", "outliers_cmd"]
 
@@ -48,11 +62,14 @@ def _frame_options(f):
         click.option("--net", type=click.Choice(["alex", "vgg"]), default="alex",
                      show_default=True, help="Network for lpips/cosine."),
         click.option("--size", type=SIZE, default="256", show_default=True,
-                     help="Working long edge in pixels, or 'native'."),
+                     help="Working long edge in pixels (at most: smaller frames keep their "
+                          "size unless --upscale), or 'native'."),
+        click.option("--upscale", is_flag=True,
+                     help="Scale frames smaller than --size up to it (default: never upscale)."),
         click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Keep every K-th frame of SOURCE."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed for every random choice."),
+        click.option("--seed", type=SEED, default=0, show_default=True,
+                     help="Seed for every random choice (0 .. 2^32 - 1)."),
         click.option("--shuffle", is_flag=True,
                      help="Shuffle the frames (with --seed) before sequencing: a reconstruction "
                           "demo."),
@@ -64,10 +81,10 @@ def _frame_options(f):
 
 
 _effort_option = click.option(
-    "--effort", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    "--effort", type=Real(0, 100, min_open=True), default=1.0, show_default=True,
     help="Search effort of the path solver: a multiplier of the kicks of its local searches "
          "(the result stays deterministic; on 1000 frames 4 takes about 2.5x the time and is "
-         "usually, not always, a little shorter).")
+         "usually, not always, a little shorter; at most 100).")
 
 
 def _output_options(required: bool = True):
@@ -75,8 +92,8 @@ def _output_options(required: bool = True):
         opts = [
             click.option("-o", "--output", required=required, type=click.Path(),
                          help="out.mp4, out.gif, or a folder ending in '/' for PNG frames."),
-            click.option("--fps", type=float, default=12.0, show_default=True,
-                         help="Frames per second of the output."),
+            click.option("--fps", type=Real(0, 1000, min_open=True), default=12.0,
+                         show_default=True, help="Frames per second of the output."),
             click.option("--index", "index", type=click.Path(dir_okay=False),
                          help="Write a JSON index: one record per output frame."),
             click.option("--index-csv", is_flag=True,
@@ -88,14 +105,14 @@ def _output_options(required: bool = True):
                          help="Drop outlier frames (paper section 4.3) before sequencing."),
             click.option("--k", "outlier_k", type=click.IntRange(min=1), default=5,
                          show_default=True, help="Neighbours for --remove-outliers."),
-            click.option("--quantile", "outlier_q", type=click.FloatRange(0, 1, min_open=True,
+            click.option("--quantile", "outlier_q", type=Real(0, 1, min_open=True,
                          max_open=True), default=0.9, show_default=True,
                          help="Generalized-gamma quantile for --remove-outliers."),
             click.option("--synthesize", is_flag=True,
                          help="Fill long steps with VAE in-betweens (needs --model)."),
             click.option("--model", type=click.Path(dir_okay=False),
                          help="VAE checkpoint for --synthesize (see `reseq vae train`)."),
-            click.option("--synth-threshold", type=float,
+            click.option("--synth-threshold", type=Real(0, min_open=True),
                          help="Steps longer than this get in-betweens (default: the 0.95 "
                               "quantile of nearest-neighbour distances)."),
         ]
@@ -121,6 +138,7 @@ class _Run:
     n_loaded: int = 0
     notes: list[str] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
+    out_frames: Any = None  # n -> the number of output frames, for the memory estimate
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, keys: dict[str, Any] | None = None, solver: bool = False) -> dict[str, Any]:
@@ -144,14 +162,28 @@ class _Run:
             threading.Thread(target=warm, daemon=True).start()
         o = self.opts
         t = time.perf_counter()
-        frames = load_frames(self.source, size=o["size"], every=o["every"], progress=True)
+        frames = load_frames(self.source, size=o["size"], every=o["every"], progress=True,
+                             upscale=o.get("upscale", False))
         self.n_loaded = len(frames)
-        self.notes.append(f"frames: {len(frames)} at {frames.width}x{frames.height}"
+        native = ""
+        if (o["size"] is not None and not o.get("upscale")
+                and max(frames.width, frames.height) < o["size"]):
+            native = f" (native size, below --size {o['size']}; --upscale scales up)"
+            if _explicit("size"):
+                import warnings
+
+                from ..errors import ReseqWarning
+
+                warnings.warn(f"--size {o['size']} is larger than the frames "
+                              f"({frames.width}x{frames.height}): kept their native size; add "
+                              "--upscale to scale them up", ReseqWarning, stacklevel=2)
+        self.notes.append(f"frames: {len(frames)} at {frames.width}x{frames.height}" + native
                           + (f" (every {o['every']})" if o["every"] > 1 else "")
                           + (", shuffled" if o["shuffle"] else "")
                           + f", loaded in {time.perf_counter() - t:.1f} s")
         if len(frames) < 2:
             raise ReseqError(f"{self.source}: need at least 2 frames, got {len(frames)}")
+        self.check_memory(len(frames), frames.width, frames.height)
         resolved: dict[str, Any] = {}
         for name, value in (keys or {}).items():
             if value is None:
@@ -163,7 +195,14 @@ class _Run:
         from ..distances import distance_matrix  # imports torch: after the cheap checks
 
         t = time.perf_counter()
-        D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
+        try:
+            D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
+        except ReseqError as exc:
+            if native and "too small" in str(exc):  # --size cannot help without --upscale
+                raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native "
+                                 f"size) are too small for {o['net']}; add --upscale to scale "
+                                 f"them up to --size {o['size']}") from None
+            raise
         self.notes.append(f"distances: {o['metric']}"
                           + ("" if o["metric"] == "l2" else f"/{o['net']}")
                           + f" in {time.perf_counter() - t:.1f} s")
@@ -173,6 +212,14 @@ class _Run:
             frames, D = frames[src], D[np.ix_(src, src)]
         self.frames, self.D, self.src = frames, D, src
         return resolved
+
+    def check_memory(self, n: int, w: int, h: int) -> None:
+        """The N x N matrices and the output frames must fit, before the distances start."""
+        from .._util import check_memory
+
+        check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
+        m = self.out_frames(n) if self.out_frames is not None else n
+        check_memory(m * (2 * w * h * 3 + 600), f"an output of {m:,} frames at {w}x{h}")
 
     def remove_outliers(self, k: int, quantile: float) -> None:
         from ..graph import outliers
@@ -235,7 +282,7 @@ class _Run:
                 seq, images, labels, steps, closed)
         paths = write_sequence(o["output"], images, labels, dists, fps=o["fps"],
                                force=o["force"], index=o["index"], index_csv=o["index_csv"],
-                               extra=extra, loop=not o["play_once"])
+                               extra=extra, loop=not o["play_once"], check=False)
         m, fps = len(images), o["fps"]
         kind = output_kind(o["output"])
         h, w = images.shape[1:3]
@@ -355,21 +402,28 @@ def _check_synth(o: dict) -> None:
         raise ReseqError("--synthesize needs --model vae.pt (train one with `reseq vae train`)")
     if not o["synthesize"] and (o["model"] or o["synth_threshold"] is not None):
         raise ReseqError("--model and --synth-threshold only apply with --synthesize")
-    if o["synth_threshold"] is not None and not o["synth_threshold"] > 0:
-        raise ReseqError("--synth-threshold must be positive")
     if o["model"] and not Path(o["model"]).is_file():
         raise ReseqError(f"VAE checkpoint not found: {o['model']}")
 
 
-def _precheck(o: dict, others=()) -> None:
+def _explicit(name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not its default)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    src = ctx.get_parameter_source(name)
+    return src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _precheck(o: dict, source: str, others=()) -> None:
+    """Every output checked against every input before any work (reseq._util.check_output_paths)."""
     from ..render import check_outputs
 
-    if not o["fps"] > 0:
-        raise ReseqError(f"--fps must be positive, got {o['fps']:g}")
-    check_outputs(o.get("output"), o.get("index"), o.get("index_csv", False),
-                  others=[o.get("sheet"), *others], force=o["force"], fps=o.get("fps"))
     if o.get("synthesize") is not None:
         _check_synth(o)
+    check_outputs(o.get("output"), o.get("index"), o.get("index_csv", False),
+                  others=[Output(o.get("sheet"), "--sheet"), *others], force=o["force"],
+                  fps=o.get("fps"), sources=[source, o.get("model")])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +445,7 @@ def order_cmd(source: str, start: str | None, end: str | None, effort: float, **
     """
     from ..graph import order
 
-    _precheck(o)
+    _precheck(o, source)
     run = _Run("order", source, o)
     keys = run.load({"start": start, "end": end}, solver=True)
     if o["remove_outliers"]:
@@ -419,7 +473,7 @@ def order_cmd(source: str, start: str | None, end: str | None, effort: float, **
 @click.argument("source")
 @click.option("--frames", "n_frames", type=click.IntRange(min=1),
               help="Chain the loop to this many output frames.")
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True),
+@click.option("--seconds", type=Real(min=0, min_open=True),
               help="Chain the loop to this many seconds at --fps.")
 @click.option("--sample", "sample_m", type=click.IntRange(min=2),
               help="Sample the loop uniformly into M frames (paper Figure 3).")
@@ -442,8 +496,19 @@ def loop_cmd(source: str, n_frames: int | None, seconds: float | None, sample_m:
     only_list = [k.strip() for k in only.split(",")] if only else []
     if only is not None and (len(only_list) < 2 or any(not k for k in only_list)):
         raise ReseqError("--only needs at least two comma-separated frames, e.g. --only 0,3,5")
-    _precheck(o)
+    _precheck(o, source)
+    from .._util import check_frame_count
+
+    if n_frames is not None or seconds is not None:
+        n_out = n_frames if n_frames is not None else max(1, round(seconds * o["fps"]))
+        check_frame_count(n_out, "the loop's length (--frames/--seconds)")
+    if sample_m is not None:
+        check_frame_count(sample_m, "--sample")
     run = _Run("loop", source, o)
+    if n_frames is not None or seconds is not None:
+        run.out_frames = lambda n: n_out
+    elif sample_m is not None:
+        run.out_frames = lambda n: sample_m
     resolved = run.load({"only": only_list}, solver=True)
     if only_list:
         keep = sorted({run.working(k, f"--only {name}")
@@ -492,13 +557,13 @@ def inbetween_cmd(source: str, keys: str | None, mst_plot: str | None, **o) -> N
     key_list = [k.strip() for k in keys.split(",")] if keys else []
     if keys is not None and (len(key_list) < 2 or any(not k for k in key_list)):
         raise ReseqError("--keys needs at least two comma-separated frames, e.g. --keys 0,12,5")
-    if not key_list and not mst_plot:
+    if not key_list and mst_plot is None:
         raise ReseqError("give --keys F1,F2,... (and -o), or --mst-plot to choose key-frames")
-    if key_list and not o["output"]:
+    if key_list and o["output"] is None:
         raise ReseqError("--keys needs -o/--output")
-    if not key_list and o["output"]:
+    if not key_list and o["output"] is not None:
         raise ReseqError("-o needs --keys F1,F2,...")
-    _precheck(o, others=[mst_plot])
+    _precheck(o, source, others=[Output(mst_plot, "--mst-plot")])
     run = _Run("inbetween", source, o)
     resolved = run.load({"keys": key_list})
     if o["remove_outliers"]:
@@ -538,7 +603,7 @@ def inbetween_cmd(source: str, keys: str | None, mst_plot: str | None, **o) -> N
 @click.argument("source")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True,
               help="Neighbours in the score X_i (mean distance to the K nearest).")
-@click.option("--quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--quantile", type=Real(0, 1, min_open=True, max_open=True),
               default=0.9, show_default=True, help="Quantile of the fitted distribution = T.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write a histogram of the scores with the fit and T (PNG).")
@@ -555,7 +620,8 @@ def outliers_cmd(source: str, k: int, quantile: float, output: str | None, sheet
     from ..graph import outliers
     from ..render import check_outputs, contact_sheet, outlier_histogram
 
-    check_outputs(others=[output, sheet], force=o["force"])
+    check_outputs(others=[Output(output, "-o"), Output(sheet, "--sheet")], force=o["force"],
+                  sources=[source])
     run = _Run("outliers", source, {**o, "output": output, "sheet": sheet})
     run.load()
     res = outliers(run.D, k=k, quantile=quantile)
@@ -577,13 +643,10 @@ def outliers_cmd(source: str, k: int, quantile: float, output: str | None, sheet
         written.append(outlier_histogram(output, scores, res.params, float(res.threshold), mask,
                                          force=o["force"],
                                          title=f"Outlier scores of {source} (K = {k})"))
-    if sheet:
-        if len(idx):
-            written.append(contact_sheet(sheet, run.frames.array[idx],
-                                         [f"{labels[i]} X={scores[i]:.3g}" for i in idx],
-                                         n=len(idx), title=f"{len(idx)} outliers of {source}",
-                                         force=o["force"]))
-        else:
-            click.echo("  no outliers: no contact sheet written")
+    if sheet:  # with no outliers, a sheet that says so (the file asked for is always written)
+        written.append(contact_sheet(sheet, run.frames.array[idx],
+                                     [f"{labels[i]} X={scores[i]:.3g}" for i in idx],
+                                     n=max(len(idx), 1), title=f"{len(idx)} outliers of {source}",
+                                     force=o["force"]))
     for p in written:
         click.echo(f"  wrote {p}")

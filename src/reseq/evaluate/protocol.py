@@ -123,15 +123,30 @@ def read_corpus(corpus: str | Path, include_cyclic: bool = False) -> list[Clip]:
     manifest: dict[str, dict[str, str]] = {}
     mpath = corpus / "manifest.csv"
     if mpath.is_file():
-        with open(mpath, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or "clip" not in reader.fieldnames:
-                raise ReseqError(f"{mpath} has no 'clip' column")
-            manifest = {row["clip"]: row for row in reader}
+        try:
+            with open(mpath, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                if not reader.fieldnames or "clip" not in reader.fieldnames:
+                    raise ReseqError(f"{mpath} has no 'clip' column")
+                manifest = {row["clip"]: row for row in reader}
+        except UnicodeDecodeError as exc:
+            raise ReseqError(f"{mpath} is not UTF-8 text (byte {exc.start}); save it as "
+                             "UTF-8") from None
+        except csv.Error as exc:
+            raise ReseqError(f"{mpath} is not a readable CSV file: {exc}") from None
+        except OSError as exc:
+            raise ReseqError(f"cannot read {mpath}: {exc.strerror or exc}") from None
     clips = []
-    for sub in sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not any(f.suffix.lower() in _IMAGE_SUFFIXES for f in sub.iterdir()):
-            continue
+    try:
+        subs = sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise ReseqError(f"cannot read corpus {corpus}: {exc.strerror or exc}") from None
+    for sub in subs:
+        try:
+            if not any(f.suffix.lower() in _IMAGE_SUFFIXES for f in sub.iterdir()):
+                continue
+        except OSError as exc:
+            raise ReseqError(f"cannot read clip folder {sub}: {exc.strerror or exc}") from None
         info = manifest.get(sub.name, {})
         clip = Clip(sub.name, sub, (info.get("style") or "").strip(),
                     _truthy(info.get("cyclic") or "no"))

@@ -127,11 +127,17 @@ def outliers(D, k: int = 5, quantile: float = 0.9, seed: int = 0) -> Outliers:
     if n <= k + 1:
         raise ReseqError(f"outlier detection with k={k} needs more than {k + 1} frames, got {n}")
     x = knn_scores(A, k)
-    if float(x.std()) <= 1e-12 * max(float(np.abs(x).max()), 1e-300):
+    top = float(np.abs(x).max())
+    # scores far from 1 (1e200, 1e-300) are fitted in units of the largest, where their
+    # squares neither overflow nor underflow; in-range scores are fitted as they are
+    unit = top if top > 0 and not 1e-100 <= top <= 1e100 else 1.0
+    xs = x / unit
+    if float(xs.std()) <= 1e-12 * max(float(np.abs(xs).max()), 1e-300):
         raise ReseqError("all outlier scores are equal; there is no distribution to fit")
     from scipy.stats import gengamma
 
-    params = _fit_gengamma(x, seed)
+    a, c, loc, scale = _fit_gengamma(xs, seed)
+    params = (a, c, loc * unit, scale * unit)
     T = float(gengamma.ppf(quantile, *params))
     if not np.isfinite(T):
         raise ReseqError("the generalized gamma fit gave no finite threshold")

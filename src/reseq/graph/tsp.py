@@ -135,11 +135,17 @@ class Path:
         return len(self.order)
 
 
+#: Largest N x max(D) a distance matrix may have: path costs (sums of N distances) and the
+#: solvers' gains stay finite in float64.
+MAX_TOTAL = 1e300
+
+
 def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     """Validate a distance matrix and return it as a symmetric float64 array.
 
     Raises :class:`ReseqError` unless ``D`` is square, finite, non-negative, symmetric (within a
-    relative tolerance of 1e-6; the two triangles are averaged) and has at least ``min_n`` rows.
+    relative tolerance of 1e-6; the two triangles are averaged), has at least ``min_n`` rows and
+    distances small enough that sums of N of them stay finite (N x max(D) <= :data:`MAX_TOTAL`).
     The diagonal is ignored (set to 0).
     """
     try:
@@ -154,6 +160,11 @@ def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     if not np.isfinite(A).all():
         raise ReseqError(f"{name} contains NaN or infinite distances")
     np.fill_diagonal(A, 0.0)
+    big = float(np.abs(A).max()) if n else 0.0
+    if big * max(n, 1) > MAX_TOTAL:
+        raise ReseqError(f"{name} has distances up to {big:.3g}: sums of {n} of them would "
+                         f"overflow (the limit is N x max(D) <= {MAX_TOTAL:.0e}); rescale it, "
+                         f"e.g. {name} / {name}.max()")
     scale = max(float(np.abs(A).max()) if n else 0.0, 1e-300)
     if A.min() < -1e-9 * scale:
         raise ReseqError(f"{name} contains negative distances (min {A.min():.3g})")
