@@ -36,6 +36,8 @@ _EXPORTS = {
     "layout": "layouts",
     "chain_loop": "sequences",
     "sample_cycle": "sequences",
+    "sample_evenly": "sequences",
+    "subsequences": "sequences",
     "kendall_tau_distance": "evaluate",
     "slerp": "synth",
 }
