@@ -12,15 +12,17 @@ Styles:
   strip of cells wrapping into rows, *serpentine* (every other row runs right to left), so
   that the frames at the end of one row and the start of the next stay neighbours. Its edges
   are the path's steps.
-- ``"radial"`` (paper Fig. 9): smooth sequences radiating from a shared centre frame. The
-  centre is the medoid (the frame with the smallest total distance to all others); every frame
-  hangs on the minimum spanning tree rooted there, at a radius proportional to its depth, in an
-  angular wedge proportional to its subtree's leaves (a radial tree drawing), so that every
-  spoke from the centre to a leaf is a smooth sequence (each step a tree edge) ordered
-  outwards; ``spokes`` lists them. We chose spokes over concentric rings of the Hamiltonian
-  cycle because rings keep only the frames along a ring close: the frames on the next ring
-  inwards or outwards are unrelated, whereas a spoke's neighbours in the next wedge branch
-  off the same tree limb (measured in ``benchmarks/layouts.py``).
+- ``"radial"`` (paper Fig. 9): smooth sequences radiating from a shared centre frame, the
+  medoid (the frame with the smallest total distance to all others). The minimum spanning
+  tree rooted there is cut into chains by long-path decomposition (each chain follows its
+  tallest subtree; the other subtrees start chains of their own); each chain is a *spoke*: a
+  smooth sequence (every step a tree edge) ordered outwards, drawn on its own ray, one frame
+  per ring, the rays in depth-first order so that chains off the same limb sit side by side.
+  The innermost ring is just large enough for one frame per spoke. ``spokes`` lists them and
+  ``centre`` is the centre frame. We chose spokes over concentric rings of the Hamiltonian
+  cycle because rings keep only the frames along a ring close: frames on the next ring
+  inwards or outwards are unrelated, whereas neighbouring spokes branch off the same limb of
+  the tree (the neighbourhood scores in ``benchmarks/layouts.py``).
 - ``"grid"``: every frame in a cell of a near-square grid (``grid_shape`` rows x columns,
   ``cells`` the (row, column) of each frame), perceptually close frames in neighbouring cells:
   the ``"mst"`` positions (or, with ``init="tsne"``, a t-SNE of D) snapped to the grid by
@@ -57,6 +59,7 @@ random rearrangements (the mean of all off-diagonal distances), and :func:`tsne_
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,7 +94,8 @@ class Layout:
     next to each other; ``score``: the mean D over them (lower is better). ``grid_shape``
     (rows, columns) and ``cells`` ((N, 2) int, row and column of each frame) for the styles
     that place frames in cells (``linear``, ``grid``); ``order``: the strip's frame order
-    (``linear``); ``centre`` and ``spokes`` (centre-to-leaf frame sequences) for ``radial``.
+    (``linear``); ``centre`` and ``spokes`` (frame sequences ordered outwards, the centre not included) for
+    ``radial``.
     """
 
     style: str
@@ -175,46 +179,47 @@ def tree_positions(n: int, edges: Sequence[tuple[int, ...]], seed: int = 0) -> n
     return _unit(pos)
 
 
-def _radial(A: np.ndarray, tree) -> tuple[np.ndarray, int, list[np.ndarray]]:
-    """Radial tree drawing of the MST rooted at the medoid: positions, centre, spokes."""
+def _radial(A: np.ndarray, tree) -> tuple[np.ndarray, int, list[np.ndarray], list]:
+    """Spokes from the medoid: positions, centre, spokes (outwards), edges to draw."""
     from scipy.sparse.csgraph import breadth_first_order
 
     n = len(A)
     centre = int(np.argmin(A.sum(axis=1)))
     if n == 1:
-        return np.full((1, 2), 0.5), centre, [np.array([centre])]
+        return np.full((1, 2), 0.5), centre, [], []
     g = _tree_graph(n, tree)
     order, pred = breadth_first_order(g, centre, directed=False, return_predecessors=True)
-    depth = np.zeros(n)
     children: list[list[int]] = [[] for _ in range(n)]
     for v in order[1:]:
-        depth[v] = depth[pred[v]] + 1
         children[pred[v]].append(int(v))
-    leaves = np.zeros(n)
+    height = np.zeros(n, dtype=np.intp)
     for v in order[::-1]:
-        leaves[v] = max(1.0, sum(leaves[c] for c in children[v]))
-    lo = np.zeros(n)
-    width = np.zeros(n)
-    width[centre] = 2 * math.pi
+        if children[v]:
+            height[v] = 1 + max(height[c] for c in children[v])
+    # long-path decomposition: each chain follows its tallest child; other children start
+    # chains of their own, listed depth first so that chains off one limb sit side by side
     spokes: list[np.ndarray] = []
-    stack = [centre]
-    while stack:  # depth first, so that spokes come out in angular order
-        v = stack.pop()
-        start = lo[v]
-        for c in sorted(children[v], key=lambda c: -leaves[c]):
-            lo[c] = start
-            width[c] = width[v] * leaves[c] / leaves[v]
-            start += width[c]
-        stack.extend(reversed(sorted(children[v], key=lambda c: -leaves[c])))
-        if not children[v]:
-            s = [v]
-            while s[-1] != centre:
-                s.append(int(pred[s[-1]]))
-            spokes.append(np.array(s[::-1], dtype=np.intp))
-    angle = lo + width / 2
-    r = depth / max(depth.max(), 1.0)
-    pos = np.c_[0.5 + 0.5 * r * np.cos(angle), 0.5 + 0.5 * r * np.sin(angle)]
-    return pos, centre, spokes
+    stack = [(c, True) for c in sorted(children[centre], key=lambda c: height[c])]
+    while stack:
+        v, _from_centre = stack.pop()
+        chain = [v]
+        while children[chain[-1]]:
+            kids = sorted(children[chain[-1]], key=lambda c: -height[c])
+            stack.extend((c, False) for c in reversed(kids[1:]))
+            chain.append(kids[0])
+        spokes.append(np.array(chain, dtype=np.intp))
+    k = len(spokes)
+    r0 = max(1.0, k / (2 * math.pi))  # the first ring holds one frame per spoke, 1 unit apart
+    pos = np.zeros((n, 2))
+    edges: list[tuple[int, int]] = []
+    for j, sp in enumerate(spokes):
+        ang = 2 * math.pi * j / k - math.pi / 2
+        rad = r0 + np.arange(len(sp))
+        pos[sp] = np.c_[rad * math.cos(ang), rad * math.sin(ang)]
+        if pred[sp[0]] == centre:
+            edges.append((centre, int(sp[0])))
+        edges += [(int(a), int(b)) for a, b in itertools.pairwise(sp)]
+    return _unit(pos), centre, spokes, edges
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,9 +406,8 @@ def layout(D, style: str = "mst", *, seed: int = 0, path=None, aspect: float = 1
                      pairs, grid_shape=shape, cells=cells, order=seq)
     elif style == "radial":
         tree = minimum_spanning_tree(A)
-        pos, centre, spokes = _radial(A, tree)
-        lay = Layout(style, pos, [(a, b) for a, b, _ in tree], _plane_neighbours(pos),
-                     centre=centre, spokes=spokes)
+        pos, centre, spokes, edges = _radial(A, tree)
+        lay = Layout(style, pos, edges, _plane_neighbours(pos), centre=centre, spokes=spokes)
     else:
         tree = minimum_spanning_tree(A)
         pos = tree_positions(n, tree, seed=seed)

@@ -628,8 +628,8 @@ def layout_geometry(lay: Any, image_hw: tuple[int, int], thumb: int = 96,
     Thumbnails have ``thumb`` pixels on their long side unless the canvas would pass
     ``max_side`` pixels (then they shrink, down to 4 pixels). Cell layouts (``grid_shape``) put
     one thumbnail per cell with a 4-pixel gutter; free layouts (``mst``, ``radial``) map the unit
-    square onto a square canvas about 1.5 thumbnails per frame wide on average, so that
-    thumbnails overlap little.
+    square onto a square canvas scaled so that the median frame's thumbnail just clears its
+    nearest neighbour's (at least 4 thumbnails wide).
     """
     h, w = image_hw
     n = len(lay.positions)
@@ -650,13 +650,21 @@ def layout_geometry(lay: Any, image_hw: tuple[int, int], thumb: int = 96,
         cells = np.asarray(lay.cells)
         xy = np.c_[gut + cells[:, 1] * (tw + gut), gut + cells[:, 0] * (th + gut)]
         return (xy.astype(int), tw, th, cols * (tw + gut) + gut, rows * (th + gut) + gut)
+    spread = 1.5 * math.sqrt(n)  # thumbnails across the canvas
+    if n > 1:
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(pos).query(pos, k=2)
+        nn = float(np.median(d[:, 1]))
+        if nn > 0:
+            spread = 1.1 / nn  # the median frame just clears its nearest neighbour
+    spread = max(4.0, spread)
     t = float(thumb)
     tw, th = size(t)
-    span = lambda tw, th: max(4 * max(tw, th), 1.5 * math.sqrt(n) * max(tw, th))  # noqa: E731
-    while span(tw, th) + max(tw, th) + 2 * gut > max_side and t > 4:
+    while spread * max(tw, th) + max(tw, th) + 2 * gut > max_side and t > 4:
         t = max(4.0, t * 0.9)
         tw, th = size(t)
-    S = span(tw, th)
+    S = spread * max(tw, th)
     W = round(S + tw + 2 * gut)
     H = round(S + th + 2 * gut)
     xy = np.c_[gut + pos[:, 0] * S, gut + pos[:, 1] * S]

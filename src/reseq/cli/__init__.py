@@ -19,7 +19,7 @@ from ..errors import ReseqError
 __all__ = ["main"]
 
 # Sub-modules that add commands to `main`; each is optional while it is being written.
-_COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae"]
+_COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae", "layout"]
 
 
 def _usage_exit(exc: click.UsageError) -> None:
