@@ -15,6 +15,7 @@ Both load SOURCE and measure distances with the same options as ``reseq order``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -133,8 +134,9 @@ def subsequences_cmd(source: str, length: int, count: int, objective: str, overl
     names = [f"clip_{k:02d}{_EXT[fmt]}" for k in range(count)]
     if not fps > 0:
         raise ReseqError(f"--fps must be positive, got {fps:g}")
-    for name in names:
-        check_outputs(str(out / name), force=o["force"], fps=fps)
+    targets = [os.path.join(output, name) for name in names]  # keeps a PNG folder's "/"
+    for target in targets:
+        check_outputs(target, force=o["force"], fps=fps)
     check_outputs(others=[out / "index.json"], force=o["force"])
     run = _Run("subsequences", source, o)
     run.load()
@@ -167,7 +169,7 @@ def subsequences_cmd(source: str, length: int, count: int, objective: str, overl
         labels = [run.frames.labels[i] for i in seq]
         dists = [float(x) for x in steps] + [None]
         extra = [{"source_index": int(run.src[i])} for i in seq]
-        path = write_sequence(str(out / names[k]), run.frames.array[seq], labels, dists, fps=fps,
+        path = write_sequence(targets[k], run.frames.array[seq], labels, dists, fps=fps,
                               force=o["force"], extra=extra)[0]
         clips.append({"rank": k, "file": names[k].rstrip("/"), "cost": s.cost,
                       "sum_of_steps": float(steps.sum()), "largest_step": float(steps.max()),
