@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -33,7 +34,7 @@ def layouts(cards):
 
 
 def test_every_style_places_every_frame(cards, layouts):
-    frames, D = cards
+    _frames, D = cards
     n = len(D)
     assert n == 68
     for style, lay in layouts.items():
@@ -75,7 +76,7 @@ def test_grid_and_radial_structure(cards, layouts):
     flat = np.concatenate(r.spokes).tolist()
     assert sorted([*flat, r.centre]) == list(range(len(D)))  # spokes partition the rest
     for sp in r.spokes:  # each spoke a smooth sequence along tree edges, ordered outwards
-        assert all(frozenset((int(a), int(b))) in tree for a, b in zip(sp[:-1], sp[1:]))
+        assert all(frozenset((int(a), int(b))) in tree for a, b in itertools.pairwise(sp))
         rad = np.hypot(*(r.positions[sp] - r.positions[r.centre]).T)
         assert (np.diff(rad) > 0).all()
 
@@ -91,7 +92,7 @@ def test_pictures_draw_the_layout_positions(cards, layouts, tmp_path, style):
     frames, D = cards
     lay = layouts[style]
     labels = frames.labels
-    xy, tw, th, W, H = layout_geometry(lay, frames.array.shape[1:3], 32)
+    xy, _tw, _th, W, H = layout_geometry(lay, frames.array.shape[1:3], 32)
     # PNG
     png = layout_picture(tmp_path / "l.png", lay, frames.array, labels, thumb=32)
     with Image.open(png) as im:
