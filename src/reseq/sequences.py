@@ -330,7 +330,8 @@ def _improve(A, P, nb, objective, allowed, max_rounds: int = 200):
 
 def subsequences(D, length: int, count: int = 10, objective: str = "sum",
                  overlap: float = 0.5, seed: int = 0, *, path=None,
-                 exclude=None, neighbours: int = 10, per_end: int = 3) -> list[Subsequence]:
+                 exclude=None, neighbours: int | None = None,
+                 per_end: int = 3) -> list[Subsequence]:
     """Up to ``count`` smooth sequences of exactly ``length`` distinct frames, best first.
 
     Each minimises the sum (``objective="sum"``) or the largest (``"max"``, ties broken by the
@@ -344,7 +345,9 @@ def subsequences(D, length: int, count: int = 10, objective: str = "sum",
     :data:`EXACT_SEQUENCES`, e.g. every length at N <= 9): all are ranked. Otherwise a
     heuristic, measured in ``benchmarks/layouts.py``: a beam search (a dynamic programme over
     (length, last frame) keeping the ``per_end`` cheapest partial paths ending at each frame,
-    growing along each frame's ``neighbours`` nearest frames), pooled with the greedy
+    growing along each frame's ``neighbours`` nearest frames; by default
+    ``clamp(512000 / (N * length), 10, 40)``, so that small collections searched for long
+    sequences get wide lists and large ones stay fast), pooled with the greedy
     nearest-neighbour chain from every start frame and, when ``path`` (e.g.
     ``reseq.order(D).order``) is given, every window of ``length`` consecutive frames of it;
     then each pick is polished by best-improvement local search (segment reversals, frames
@@ -424,6 +427,8 @@ def _select(P: np.ndarray, count: int, shared_max: int, n: int) -> list[np.ndarr
 
 def _heuristic(A, length, count, objective, shared_max, path, idx, neighbours, per_end):
     n = len(A)
+    if neighbours is None:
+        neighbours = int(np.clip(512_000 // (n * length), 10, 40))
     nb = _neighbours(A, max(1, min(neighbours, n - 1)))
     pools = [_beam(A, nb, length, objective, per_end), _greedy_chains(A, length)]
     if path is not None:
