@@ -169,3 +169,16 @@ def test_cli_subsequences_min_gap_and_overlap(run_cli, dev_clips, tmp_path):
     sets = [{f["source_index"] for f in c["frames"]} for c in doc["clips"]]
     assert all(len(a & b) <= 1 for a, b in itertools.combinations(sets, 2))
     assert len(list((tmp_path / "png" / doc["clips"][0]["file"]).glob("*.png"))) == 4
+
+
+def test_never_worse_than_greedy_with_many_ties():
+    """Exact ties (duplicate frames, quantised distances) do not change the greedy baseline
+    the search starts from: every start's chain is the np.argmin chain."""
+    rng = np.random.default_rng(3)
+    D = rng.integers(0, 4, (40, 40)).astype(float)
+    D = D + D.T
+    np.fill_diagonal(D, 0.0)
+    for objective in ("sum", "max"):
+        for length in (4, 9):
+            got = subsequences(D, length, count=1, objective=objective)[0].cost
+            assert got <= _greedy_best(D, length, objective)

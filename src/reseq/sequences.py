@@ -211,18 +211,27 @@ def _enumerate(n: int, length: int) -> np.ndarray:
 
 
 def _neighbours(A: np.ndarray, k: int) -> np.ndarray:
-    """Each frame's ``k`` nearest other frames, nearest first (ties: lower index first)."""
+    """Each frame's ``k`` nearest other frames, nearest first, ties to the lower index (so the
+    first of them not yet used is exactly what ``np.argmin`` over the rest would pick)."""
     n = len(A)
+    k = min(k, n - 1)
     B = A.copy()
     np.fill_diagonal(B, np.inf)
-    k = min(k, n - 1)
-    if k < n - 1:
-        part = np.argpartition(B, k, axis=1)[:, : k + 1]
-    else:
-        part = np.broadcast_to(np.arange(n), (n, n))
-    vals = np.take_along_axis(B, part, axis=1)
-    o = np.lexsort((part, vals), axis=1)[:, :k]
-    return np.take_along_axis(part, o, axis=1)
+    kth = np.partition(B, k - 1, axis=1)[:, k - 1] if k < n - 1 else np.full(n, np.inf)
+    mask = B <= kth[:, None]
+    counts = mask.sum(axis=1)
+    out = np.empty((n, k), dtype=np.intp)
+    plain = np.flatnonzero(counts == k)
+    if len(plain):
+        cols = np.nonzero(mask[plain])[1].reshape(len(plain), k)  # ascending column index
+        vals = np.take_along_axis(B[plain], cols, axis=1)
+        o = np.argsort(vals, axis=1, kind="stable")
+        out[plain] = np.take_along_axis(cols, o, axis=1)
+    for r in np.flatnonzero(counts != k):  # ties at the k-th distance (or k = n - 1)
+        cols = np.flatnonzero(mask[r]) if np.isfinite(kth[r]) else np.arange(n)
+        cols = cols[cols != r]
+        out[r] = cols[np.argsort(B[r, cols], kind="stable")][:k]
+    return out
 
 
 def _greedy_chains(A: np.ndarray, length: int) -> np.ndarray:
