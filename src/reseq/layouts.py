@@ -34,9 +34,9 @@ Styles:
   stress on tree hop counts capped as ``min(h, 4 + sqrt(h))`` (long chains fold into the
   square instead of running off in a line): pivot MDS (classical MDS through 64 pivot frames,
   Brandes & Pich 2006), refined up to 200 frames by stress majorization (the Kamada-Kawai
-  energy) in numpy. Under a second at 5,000 frames, where networkx's spring layout took 99 s
-  (and 5.8 s at 1,000) and its Kamada-Kawai about two seconds already at 100. Its edges are
-  the tree's. This is the map on which the paper's animator picks key-frames (Fig. 1).
+  energy) in numpy: about 3 s at 5,000 frames with the tree itself, where networkx's spring
+  layout took 99 s (5.8 s at 1,000) and its Kamada-Kawai about two seconds already at 100.
+  Its edges are the tree's. This is the map on which the paper's animator picks key-frames (Fig. 1).
 
 Each layout carries a **neighbourhood score**: the mean distance D between the frames it
 shows as neighbours (``neighbours``, pairs of frames): consecutive cells of the strip for
