@@ -6,8 +6,8 @@ The pipeline, one module per stage::
     features    deep features (AlexNet / VGG16) and the LPIPS embedding
     distances   distance_matrix(frames, metric, net) -> N x N float64
     graph       order / loop / minimum_spanning_tree / inbetweens / outliers on a precomputed D
-    layouts     2-D positions of the frames (the MST map, ...)
-    sequences   chaining and sampling loops, subsets
+    layouts     2-D positions of the frames (linear strip, radial spokes, grid, MST map)
+    sequences   chaining and sampling loops, subsets, smooth sub-sequences
     render      MP4 / GIF / PNG sequence / index / contact sheet writers
     synth       VAE, slerp, gap filling
     evaluate    the paper's reconstruction experiment and its baselines
@@ -36,6 +36,8 @@ _EXPORTS = {
     "layout": "layouts",
     "chain_loop": "sequences",
     "sample_cycle": "sequences",
+    "sample_evenly": "sequences",
+    "subsequences": "sequences",
     "kendall_tau_distance": "evaluate",
     "slerp": "synth",
 }

