@@ -50,12 +50,14 @@ def layout_cmd(source: str, style: str, output: str, thumb: int, json_path: str 
     \b
     Example: reseq layout sample:cards --style linear -o cards.png
     """
+    from .._util import Output, check_output_paths
     from ..layouts import layout, random_score
-    from ..render import check_outputs, layout_picture
+    from ..render import layout_picture
 
     if Path(output).suffix.lower() not in (".png", ".svg", ".html", ".htm"):
         raise ReseqError(f"cannot tell what to write for {output!r}: use .png, .svg or .html")
-    check_outputs(others=[output, json_path], force=o["force"])
+    check_output_paths([Output(output, "-o"), Output(json_path, "--json")], sources=[source],
+                       force=o["force"])
     run = _Run("layout", source, o)
     run.load(solver=style == "linear")
     h, w = run.frames.array.shape[1:3]
@@ -124,8 +126,8 @@ def subsequences_cmd(source: str, length: int, count: int, objective: str, overl
     \b
     Example: reseq subsequences sample:bunny --length 16 --count 4 --min-gap 10 -o clips/
     """
-    from .._util import atomic_path
-    from ..render import check_outputs, write_sequence
+    from .._util import Output, atomic_path, check_output_paths
+    from ..render import _is_reseq_png, check_outputs, write_sequence
     from ..sequences import subsequences
 
     out = Path(output)
@@ -135,23 +137,35 @@ def subsequences_cmd(source: str, length: int, count: int, objective: str, overl
     if not fps > 0:
         raise ReseqError(f"--fps must be positive, got {fps:g}")
     targets = [os.path.join(output, name) for name in names]  # keeps a PNG folder's "/"
+    files = (*(name.rstrip("/") for name in names), "index.json")
+
+    def own(entry: Path) -> bool:  # a PNG clip folder that an earlier run wrote
+        return (entry.name in files and entry.is_dir() and not entry.is_symlink()
+                and all(_is_reseq_png(f) for f in entry.iterdir()))
+
+    check_output_paths([Output(out, "-o", folder=True, names=files, own=own)],
+                       sources=[source], force=o["force"])
     for target in targets:
         check_outputs(target, force=o["force"], fps=fps)
-    check_outputs(others=[out / "index.json"], force=o["force"])
     run = _Run("subsequences", source, o)
     run.load()
     n = len(run.D)
     if length > n:
         raise ReseqError(f"--length {length} is more than the {n} frames of {source}")
     t = time.perf_counter()
+    from ..graph import order
+
+    # the Hamiltonian path's windows join the search: never worse than the best of them
+    path = order(run.D, seed=o["seed"]).order
     if min_gap is None:
-        found = subsequences(run.D, length, count, objective, overlap, o["seed"])
+        found = subsequences(run.D, length, count, objective, overlap, o["seed"], path=path)
     else:
         found = []
         banned = np.zeros(n, dtype=bool)
         order_src = run.src
         while len(found) < count and (~banned).sum() >= length:
-            best = subsequences(run.D, length, 1, objective, overlap, o["seed"], exclude=banned)
+            best = subsequences(run.D, length, 1, objective, overlap, o["seed"], path=path,
+                                exclude=banned)
             if not best:
                 break
             found.append(best[0])

@@ -76,12 +76,14 @@ def studio_cmd(ctx: click.Context, source: str, port: int, host: str, no_browser
     \b
     Example: reseq studio sample:kenney-robot
     """
+    from .._util import Output, check_output_paths
     from ..frames import load_frames
     from ..studio import Session, StudioServer, read_project
 
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ReseqError(f"--out {out} exists and is not a folder")
+    # exports take new names only, so the folder may hold anything but a source's frames
+    check_output_paths([Output(out, "--out", folder=True, own=lambda entry: True)],
+                       sources=[source, model, project], force=True)
     if model is not None and not Path(model).is_file():
         raise ReseqError(f"VAE checkpoint not found: {model}")
     state = None

@@ -149,8 +149,6 @@ def create_app(session: Session, token: str, hosts: list[str]) -> Guard:
                 return await fn(request)
             except ReseqError as exc:
                 return _error(400, str(exc))
-            except NotImplementedError as exc:
-                return _error(501, str(exc))
         return wrapped
 
     async def index(request: Request) -> Response:
@@ -249,8 +247,6 @@ def create_app(session: Session, token: str, hosts: list[str]) -> Guard:
     @ready_required
     async def subsequences(request: Request) -> Response:
         body = await _json_body(request)
-        if session._subsequences_fn() is None:
-            raise NotImplementedError("sub-sequences are not available in this version")
         res = await run_in_threadpool(session.subsequences, _int(body.get("length", 12),
                                                                  "length"),
                                       _int(body.get("count", 10), "count"),

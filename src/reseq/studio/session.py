@@ -257,7 +257,6 @@ class Session:
             "outlier_scores": [] if o is None else [float(x) for x in o.scores],
             "step_scale": self.step_scale,
             "synthesis": self.model_path is not None,
-            "subsequences": self._subsequences_fn() is not None,
             "atlas": self.atlas_info(),
             "state": self.initial_state,
             "out_dir": str(self.out_dir),
@@ -397,24 +396,17 @@ class Session:
         steps = self.steps(frames, closed=True)
         return {"frames": frames, "steps": steps, "closed": True, "seam": steps[-1]}
 
-    @staticmethod
-    def _subsequences_fn():
-        try:
-            from ..sequences import subsequences  # type: ignore[attr-defined]
-        except ImportError:
-            return None
-        return subsequences
-
     def subsequences(self, length: int, count: int = 10, excluded=()) -> list[dict]:
         """The smoothest continuous sub-sequences of ``length`` frames (included frames)."""
-        fn = self._subsequences_fn()
-        if fn is None:
-            raise NotImplementedError("sub-sequences are not available in this version")
+        from ..sequences import subsequences
+
         act = self.active(excluded)
         if not 2 <= length <= len(act.keep):
             raise ReseqError(f"length must be 2 to {len(act.keep)}, got {length}")
         out = []
-        for s in fn(act.D, length, count=count):
+        # once the order is known its windows join the search (never worse than the best one)
+        path = None if act.order is None else act.local[np.asarray(act.order)]
+        for s in subsequences(act.D, length, count=count, path=path):
             frames = [int(act.keep[v]) for v in np.asarray(s.frames)]
             out.append({"frames": frames, "cost": float(s.cost),
                         "steps": [float(x) for x in np.asarray(s.steps)]})

@@ -536,11 +536,9 @@ async function main() {
   labels = (await api("/api/frames")).frames.map((f) => f.label);
   $("source").textContent = `${info.source} · ${info.n} frames · ${info.settings.metric || ""}`;
   $("style").innerHTML = info.styles.map((s) => `<option value="${s}">${s}</option>`).join("");
-  if (!info.subsequences) $("mode-subseq").hidden = true;
   state = location.hash.length > 1 ? decodeHash(location.hash) : { ...DEFAULTS, ...info.state };
   for (const k of Object.keys(DEFAULTS)) if (state[k] === undefined) state[k] = DEFAULTS[k];
   if (!info.styles.includes(state.style)) state.style = "mst";
-  if (!info.subsequences && state.mode === "subseq") state.mode = "keys";
   $("style").value = state.style; $("color").value = state.color;
   $("fps").value = state.fps; $("playback").value = state.playback; $("onion").value = state.onion;
   const atlases = [];
