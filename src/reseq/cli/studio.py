@@ -74,7 +74,7 @@ def studio_cmd(ctx: click.Context, source: str, port: int, host: str, no_browser
     """Open the interactive studio on SOURCE: pick key-frames on the MST map, watch them.
 
     \b
-    Example: reseq studio sample:kenney-robot
+    Example: reseq studio sample:bunny
     """
     from .._util import Output, check_output_paths
     from ..frames import load_frames
