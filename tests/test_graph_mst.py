@@ -111,3 +111,18 @@ def test_inbetweens_adjacent_keys_have_none():
 def test_inbetweens_bad_keys(keys, msg):
     with pytest.raises(ReseqError, match=msg):
         inbetweens(np.ones((4, 4)) - np.eye(4), keys)
+
+
+def test_inbetweens_with_a_given_tree_equal_the_computed_ones(clip_frames):
+    """A caller that keeps the tree (the studio) gets exactly what a fresh call gives."""
+    from reseq.distances import distance_matrix
+    from reseq.graph import inbetweens, minimum_spanning_tree
+
+    D = distance_matrix(clip_frames("nat_bikes_a", size=128), progress=False)
+    tree = minimum_spanning_tree(D)
+    for keys in ([0, 29], [3, 17, 9, 25], [5, 20, 5]):
+        a, b = inbetweens(D, keys), inbetweens(D, keys, tree=tree)
+        assert a.path.tolist() == b.path.tolist() and a.counts.tolist() == b.counts.tolist()
+        assert a.cost == b.cost
+    with pytest.raises(ReseqError, match="spanning tree"):
+        inbetweens(D, [0, 1], tree=tree[:-1])

@@ -107,8 +107,14 @@ class Inbetweens:
     tree: list[tuple[int, int, float]]
 
 
-def inbetweens(D, keys: Sequence[int]) -> Inbetweens:
+def inbetweens(D, keys: Sequence[int], *,
+               tree: Sequence[tuple[int, int, float]] | None = None) -> Inbetweens:
     """Concatenated MST paths between each pair of consecutive ``keys`` (paper §4.2).
+
+    ``tree``: the minimum spanning tree of ``D`` (as :func:`minimum_spanning_tree` returns it)
+    when the caller has it already, as an interactive front end answering clicks does; ``D`` is
+    then trusted as that function validated it (only its shape is checked), so a call costs the
+    tree walk and not O(N²).
 
     >>> import numpy as np
     >>> x = np.array([0.0, 4.0, 1.0, 3.0, 2.0])
@@ -116,7 +122,13 @@ def inbetweens(D, keys: Sequence[int]) -> Inbetweens:
     >>> ib.path.tolist(), ib.counts.tolist()
     ([0, 2, 4, 3, 1], [3])
     """
-    A = check_distance_matrix(D, 2)
+    if tree is None:
+        A = check_distance_matrix(D, 2)
+    else:
+        A = np.asarray(D, dtype=np.float64)
+        if A.ndim != 2 or A.shape[0] != A.shape[1] or len(tree) != len(A) - 1:
+            raise ReseqError(f"tree has {len(tree)} edges; a spanning tree of the "
+                             f"{A.shape[0]} frames of D has {A.shape[0] - 1}")
     n = len(A)
     keys = list(keys)
     if len(keys) < 2:
@@ -125,7 +137,8 @@ def inbetweens(D, keys: Sequence[int]) -> Inbetweens:
     for a, b in itertools.pairwise(keys):
         if a == b:
             raise ReseqError(f"consecutive key frames must differ (frame {a} is repeated)")
-    tree = minimum_spanning_tree(A)
+    if tree is None:
+        tree = minimum_spanning_tree(A)
     segs = [np.asarray(tree_path(tree, a, b, n), dtype=np.intp)
             for a, b in itertools.pairwise(keys)]
     path = np.concatenate([segs[0]] + [s[1:] for s in segs[1:]])

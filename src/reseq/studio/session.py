@@ -340,16 +340,14 @@ class Session:
             raise ReseqError("closing the loop needs at least 2 key frames")
         if len(keys) < 2:
             return {"frames": list(keys), "steps": [], "counts": [], "closed": False}
-        from ..graph import tree_path
+        from ..graph import inbetweens
 
         loc = [int(act.local[k]) for k in keys] + ([int(act.local[keys[0]])] if closed else [])
-        segs = [tree_path(act.tree, a, b, len(act.keep)) for a, b in itertools.pairwise(loc)]
-        path = segs[0] + [v for s in segs[1:] for v in s[1:]]
-        if closed:
-            path = path[:-1]
+        ib = inbetweens(act.D, loc, tree=act.tree)
+        path = ib.path[:-1] if closed else ib.path
         frames = [int(act.keep[v]) for v in path]
         return {"frames": frames, "steps": self.steps(frames, closed),
-                "counts": [len(s) - 2 for s in segs], "closed": closed}
+                "counts": [int(c) for c in ib.counts], "closed": closed}
 
     def order(self, excluded=()) -> list[int]:
         """The shortest Hamiltonian path of the included frames (computed once per set)."""
