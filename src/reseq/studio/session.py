@@ -195,6 +195,13 @@ class Session:
             if len(self.D) != self.n:
                 raise ReseqError(f"{self.n} frames but a {len(self.D)} x {len(self.D)} matrix")
             lap("distances")
+            # Two threads importing scipy's sub-packages for the first time at once can stop
+            # in importlib's module locks (_DeadlockError, seen here in scipy.linalg): the
+            # modules that the threads below use are imported in this thread first.
+            import scipy.optimize
+            import scipy.sparse.csgraph
+            import scipy.spatial
+            import scipy.stats  # noqa: F401
 
             def find_outliers() -> None:  # beside the layout: scipy's fit releases the GIL
                 try:
