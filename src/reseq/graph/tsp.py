@@ -135,6 +135,11 @@ class Path:
         return len(self.order)
 
 
+def _is_sparse(D) -> bool:
+    """Whether ``D`` is a :class:`~reseq.graph.sparse.SparseDistances` (without importing it)."""
+    return type(D).__name__ == "SparseDistances" and hasattr(D, "graph")
+
+
 def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     """Validate a distance matrix and return it as a symmetric float64 array.
 
@@ -720,6 +725,11 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     >>> p.order.tolist(), p.cost
     ([0, 2, 3, 1], 3.0)
     """
+    if _is_sparse(D):  # sketches + candidate graph (reseq.graph.sparse): no N x N matrix
+        from .sparse import sparse_order
+
+        _setup(len(D), seed, time_budget, method)
+        return sparse_order(D, start, end, seed=seed, effort=_check_effort(effort))
     A = check_distance_matrix(D, 2)
     n = len(A)
     start = _check_index(start, n, "start")
@@ -758,6 +768,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     >>> print(f"{loop(D).cost:g} {loop(D).max_step:g}")
     18 4
     """
+    if _is_sparse(D):
+        from .sparse import sparse_loop
+
+        _setup(len(D), seed, time_budget, method)
+        return sparse_loop(D, seed=seed, effort=_check_effort(effort))
     A = check_distance_matrix(D, 3)
     n = len(A)
     deadline, fast = _setup(n, seed, time_budget, method)
