@@ -10,9 +10,13 @@ of sketch distances. Any other distance comes on demand from the sketches
 a dense ``D``, and dispatch here; every cost they report is a sketch distance.
 
 * **order / loop** (:func:`sparse_order`, :func:`sparse_loop`): greedy edge matching on the
-  candidate edges (shortest first, no vertex of degree 3, no cycle); the fragments left are
-  joined the same way on the nearest neighbours among fragment ends (exact search on the ends'
-  sketches, repeated until one path remains). Then windows of ``window`` (1000) consecutive
+  candidate edges (shortest first, no vertex of degree 3, no cycle; fixed ends kept at degree
+  1); the fragments left are joined the same way on the nearest neighbours among fragment ends
+  (exact search on the ends' sketches, repeated until one path remains). A compiled 2-opt /
+  Or-opt local search on the neighbour lists (:func:`local_search`) follows; then the path is
+  cut at its 599 longest steps and the pieces re-ordered and turned by the dense solver on
+  their ends (:func:`arrange_segments`: the clip-to-clip joins neighbour lists cannot see),
+  and searched locally again. Then windows of ``window`` (1000) consecutive
   frames of the path are each re-solved by the dense solver (:func:`reseq.graph.order`, the
   memetic search, on the window's matrix computed from the sketches) with the window's end
   frames fixed, and the new sub-path kept when shorter; ``passes`` (2) passes, the second with
@@ -40,11 +44,14 @@ import numpy as np
 
 from ..errors import ReseqError
 
-__all__ = ["WINDOW", "ZERO", "SparseDistances", "is_sparse", "sparse_inbetweens", "sparse_loop",
-           "sparse_mst", "sparse_order"]
+__all__ = ["DENSE_MAX", "WINDOW", "ZERO", "SparseDistances", "arrange_segments", "greedy_path",
+           "is_sparse", "local_search", "sparse_inbetweens", "sparse_loop", "sparse_mst",
+           "sparse_order"]
 
 #: How an exact zero distance is stored in the candidate graph (scipy drops explicit zeros).
 ZERO = float(np.finfo(np.float64).tiny)
+#: The CLI's dense path up to this many frames; the sparse path above (see the module doc).
+DENSE_MAX = 8000
 #: Frames per window re-solved by the dense solver.
 WINDOW = 1000
 
@@ -106,25 +113,47 @@ class SparseDistances:
         return D
 
     def neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest neighbours of every frame: (idx (N, k), dist (N, k)), sorted."""
+        """The ``k`` nearest neighbours of every frame: (idx (N, k), dist (N, k)), sorted; from
+        the lists the graph was built from, or an exact search when those are shorter."""
+        from .knn import knn
+
         n = len(self)
         if not 1 <= k <= n - 1:
             raise ReseqError(f"k must be between 1 and N - 1 = {n - 1}, got {k}")
-        if self._nb is not None and self._nb[0].shape[1] >= k:
-            return self._nb[0][:, :k], self._nb[1][:, :k]
-        G = self.graph
-        counts = np.diff(G.indptr)
-        if counts.min() < k:
-            raise ReseqError(f"the candidate graph lists fewer than k={k} neighbours of some "
-                             "frames; build it with a larger k")
-        idx = np.empty((n, k), np.int64)
-        dist = np.empty((n, k))
-        for i in range(n):
-            cols = G.indices[G.indptr[i]:G.indptr[i + 1]]
-            w = G.data[G.indptr[i]:G.indptr[i + 1]]
-            o = np.lexsort((cols, w))[:k]
-            idx[i], dist[i] = cols[o], np.where(w[o] <= ZERO, 0.0, w[o])
-        return idx, dist
+        if self._nb is None or self._nb[0].shape[1] < k:
+            self._nb = knn(self.S, k)
+        return self._nb[0][:, :k], self._nb[1][:, :k]
+
+    def take(self, idx) -> SparseDistances:
+        """The frames ``idx`` (in that order): a permutation keeps the graph (relabelled), a
+        subset gets a new candidate graph of its own sketches (same ``k``)."""
+        idx = np.asarray(idx, dtype=np.intp)
+        n = len(self)
+        if len(idx) == n and np.array_equal(np.sort(idx), np.arange(n)):
+            inv = np.empty(n, np.intp)
+            inv[idx] = np.arange(n)
+            nb = None
+            if self._nb is not None:
+                nb = (inv[self._nb[0][idx]], self._nb[1][idx])
+            return SparseDistances(self.S[idx], self.graph[idx][:, idx], nb)
+        k = self._nb[0].shape[1] if self._nb is not None else 10
+        from .knn import knn_graph
+
+        return knn_graph(self.S[idx], k)
+
+    def __getitem__(self, key):
+        """``SD[i, j]``: sketch distances of index arrays (element-wise, like a dense ``D``);
+        ``SD[np.ix_(idx, idx)]``: :meth:`take` (the frames ``idx``), so code written for a
+        dense matrix can subset and reorder either."""
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise TypeError("index SparseDistances with two index arrays: SD[i, j]")
+        i, j = (np.asarray(x) for x in key)
+        if i.ndim == 2 and j.ndim == 2 and i.shape[1] == 1 and j.shape[0] == 1 \
+                and np.array_equal(i.ravel(), j.ravel()):
+            return self.take(i.ravel())
+        i, j = np.broadcast_arrays(i, j)
+        out = self.distance(i.ravel(), j.ravel()).reshape(i.shape)
+        return out if out.ndim else float(out)
 
     def knn_scores(self, k: int = 5) -> np.ndarray:
         """Mean distance of every frame to its ``k`` nearest others (paper eq. 3)."""
@@ -145,27 +174,20 @@ def is_sparse(D) -> bool:
 
 # ------------------------------------------------------------------------- construction
 
-def _find(parent: np.ndarray, x: int) -> int:
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:
-        parent[x], x = root, parent[x]
-    return root
-
-
-def _greedy(u: np.ndarray, v: np.ndarray, w: np.ndarray, deg, parent, adj, edges: int,
-            n: int) -> int:
-    """Add candidate edges shortest first (ties by indices) under the degree / cycle rules."""
+def _greedy(u: np.ndarray, v: np.ndarray, w: np.ndarray, deg, cap, oe, adj, edges: int,
+            n: int, ends: tuple[int, int] | None) -> int:
+    """Add candidate edges shortest first (ties by indices): no vertex above its degree ``cap``,
+    no cycle (``oe``: the other end of each fragment end), and, with two fixed ``ends``, no
+    fragment running from one to the other before the last join."""
     o = np.lexsort((v, u, w))
     for e in o.tolist():
         a, b = int(u[e]), int(v[e])
-        if deg[a] >= 2 or deg[b] >= 2:
+        if deg[a] >= cap[a] or deg[b] >= cap[b] or oe[a] == b:
             continue
-        ra, rb = _find(parent, a), _find(parent, b)
-        if ra == rb:
+        ea, eb = int(oe[a]), int(oe[b])
+        if ends is not None and edges + 1 < n - 1 and {ea, eb} == set(ends):
             continue
-        parent[ra] = rb
+        oe[ea], oe[eb] = eb, ea
         adj[a, deg[a]] = b
         adj[b, deg[b]] = a
         deg[a] += 1
@@ -176,9 +198,11 @@ def _greedy(u: np.ndarray, v: np.ndarray, w: np.ndarray, deg, parent, adj, edges
     return edges
 
 
-def greedy_path(SD: SparseDistances) -> np.ndarray:
+def greedy_path(SD: SparseDistances, start: int | None = None,
+                end: int | None = None) -> np.ndarray:
     """A Hamiltonian path by greedy edge matching on the candidate graph, fragments joined by
-    greedy matching on the nearest neighbours among their ends (see the module doc)."""
+    greedy matching on the nearest neighbours among their ends (see the module doc); ``start``
+    and ``end`` (optional) are kept at degree 1, so the path runs from one to the other."""
     from .knn import knn
 
     n = len(SD)
@@ -187,23 +211,100 @@ def greedy_path(SD: SparseDistances) -> np.ndarray:
     u, v = G.row[keep].astype(np.int64), G.col[keep].astype(np.int64)
     w = np.where(G.data[keep] <= ZERO, 0.0, G.data[keep])
     deg = np.zeros(n, np.int64)
-    parent = np.arange(n)
+    cap = np.full(n, 2, np.int64)
+    for x in (start, end):
+        if x is not None:
+            cap[x] = 1
+    both = (start, end) if start is not None and end is not None else None
+    oe = np.arange(n)
     adj = np.full((n, 2), -1, np.int64)
-    edges = _greedy(u, v, w, deg, parent, adj, 0, n)
+    edges = _greedy(u, v, w, deg, cap, oe, adj, 0, n, both)
+    k = 8
     while edges < n - 1:
-        ends = np.flatnonzero(deg < 2)
-        k = int(min(8, len(ends) - 1))
-        idx, dist = knn(SD.S[ends], k)
-        uu = np.repeat(ends, k)
-        vv = ends[idx.ravel()]
-        edges = _greedy(uu, vv, dist.ravel(), deg, parent, adj, edges, n)
-    start = int(np.flatnonzero(deg < 2)[0])
+        ends = np.flatnonzero(deg < cap)
+        kk = int(min(k, len(ends) - 1))
+        idx, dist = knn(SD.S[ends], kk)
+        before = edges
+        edges = _greedy(np.repeat(ends, kk), ends[idx.ravel()], dist.ravel(), deg, cap, oe, adj,
+                        edges, n, both)
+        k = 8 if edges > before else 2 * k  # no join among the k nearest ends: look further
+    first = start if start is not None else (
+        int(np.flatnonzero(deg < 2)[0]) if end is None else end)
     path = np.empty(n, np.int64)
-    prev, cur = -1, start
+    prev, cur = -1, int(first)
     for m in range(n):
         path[m] = cur
         nxt = adj[cur, 0] if adj[cur, 0] != prev else adj[cur, 1]
         prev, cur = cur, int(nxt)
+    return path if start is not None or end is None else path[::-1].copy()
+
+
+def local_search(SD: SparseDistances, path: np.ndarray, fix_start: bool, fix_end: bool,
+                 k: int = 10, rounds: int = 100) -> np.ndarray:
+    """2-opt and Or-opt on the ``k`` nearest neighbours of every frame, distances from the
+    sketches (compiled: :mod:`reseq.graph._sparse_kernels`); a new, shorter path."""
+    from . import _sparse_kernels as _sk
+
+    nb = SD.neighbours(int(min(k, len(SD) - 1)))[0]
+    p = np.ascontiguousarray(path, dtype=np.int64).copy()
+    steps = SD.distance(p[:-1], p[1:])
+    eps = 1e-12 * max(float(steps.mean()) if len(steps) else 0.0, 1e-300)
+    _sk.improve(SD.S, np.ascontiguousarray(nb, dtype=np.int64), p, fix_start, fix_end,
+                rounds, eps)
+    return p
+
+
+def arrange_segments(SD: SparseDistances, path: np.ndarray, fix_start: bool, fix_end: bool,
+                     seed: int = 0, segments: int = 600, closed: bool = False) -> np.ndarray:
+    """Cut ``path`` at its ``segments - 1`` longest steps and re-order (and turn) the pieces with
+    the dense solver: nodes are the pieces' two ends, an end is at distance 0 from its piece's
+    other end and ``B + d`` from every other end (``B`` larger than any path's total of real
+    distances, so every optimum keeps each piece whole). This is the move local search on
+    neighbour lists cannot make: the ends of clips are not among each other's neighbours.
+    The new path is kept only when it is shorter (and whole). ``closed``: ``path`` is a cycle
+    (its closing step counts, and may be cut), re-arranged by the dense loop solver."""
+    from .tsp import loop as dense_loop
+    from .tsp import order as dense_order
+
+    n = len(path)
+    if closed:  # cut the cycle at its longest step first: then it is a path like any other
+        steps = SD.distance(path, np.roll(path, -1))
+        path = np.roll(path, -(int(np.argmax(steps)) + 1))
+    steps = SD.distance(path[:-1], path[1:])
+    m = int(min(segments, n // 2))
+    if m < 3:
+        return path
+    cuts = np.sort(np.argsort(-steps, kind="stable")[:m - 1]) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [n]])
+    ends = np.empty(2 * m, np.int64)
+    ends[0::2] = path[starts]
+    ends[1::2] = path[stops - 1]
+    E = SD.block(ends)
+    top = float(E.max())
+    if not top > 0:
+        return path
+    W = E / top + m
+    q = np.arange(m)
+    W[2 * q, 2 * q + 1] = W[2 * q + 1, 2 * q] = 0.0
+    np.fill_diagonal(W, 0.0)
+    if closed:
+        o = np.asarray(dense_loop(W, seed=seed).order)
+        if o[0] // 2 != o[1] // 2:
+            o = np.roll(o, -1)
+    else:
+        o = np.asarray(dense_order(W, start=0 if fix_start else None,
+                                   end=2 * m - 1 if fix_end else None, seed=seed).order)
+    pieces = []
+    for r in range(0, 2 * m, 2):
+        a, b = int(o[r]), int(o[r + 1])
+        if a // 2 != b // 2:
+            return path  # a piece was split: keep the old path
+        seg = path[starts[a // 2]:stops[a // 2]]
+        pieces.append(seg if a % 2 == 0 else seg[::-1])
+    new = np.concatenate(pieces)
+    if SD.path_cost(new, closed) < SD.path_cost(path, closed):
+        return new
     return path
 
 
@@ -256,7 +357,7 @@ def _sparse_path(SD, o, closed):
 def sparse_order(SD: SparseDistances, start=None, end=None, seed: int = 0, effort: float = 1.0,
                  window: int = WINDOW, passes: int = 2, show: bool = False):
     """:func:`reseq.graph.order` on a :class:`SparseDistances` (see the module doc)."""
-    from .tsp import _check_index, _fix_ends
+    from .tsp import _check_index
     from .tsp import order as dense_order
 
     n = len(SD)
@@ -269,8 +370,9 @@ def sparse_order(SD: SparseDistances, start=None, end=None, seed: int = 0, effor
     if n <= window:
         p = dense_order(SD.block(np.arange(n)), start, end, seed=seed, effort=effort).order
     else:
-        p = greedy_path(SD)
-        p = np.asarray(_fix_ends(p.tolist(), start, end), dtype=np.int64)
+        fs, fe = start is not None, end is not None
+        p = local_search(SD, greedy_path(SD, start, end), fs, fe)
+        p = local_search(SD, arrange_segments(SD, p, fs, fe, seed), fs, fe)
         p = _refine(SD, p, False, start is None, end is None, seed, effort, window, passes, show)
     if start is None and end is None and p[0] > p[-1]:
         p = p[::-1]
@@ -291,7 +393,10 @@ def sparse_loop(SD: SparseDistances, seed: int = 0, effort: float = 1.0, window:
     if n <= window:
         c = dense_loop(SD.block(np.arange(n)), seed=seed, effort=effort).order
     else:
-        c = _refine(SD, greedy_path(SD), True, False, False, seed, effort, window, passes, show)
+        c = local_search(SD, greedy_path(SD), True, True)
+        c = arrange_segments(SD, c, True, True, seed, closed=True)
+        c = local_search(SD, np.roll(c, -(n // 2)), True, True)  # the closing step inside
+        c = _refine(SD, c, True, False, False, seed, effort, window, passes, show)
     c = np.asarray(c, dtype=np.int64)
     k = int(np.flatnonzero(c == 0)[0])
     c = np.concatenate([c[k:], c[:k]])

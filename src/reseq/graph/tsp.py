@@ -147,6 +147,9 @@ def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     relative tolerance of 1e-6; the two triangles are averaged) and has at least ``min_n`` rows.
     The diagonal is ignored (set to 0).
     """
+    if _is_sparse(D):
+        raise ReseqError(f"this step needs the dense distance matrix {name}; it is not available "
+                         "on the sparse path (sketches and a neighbour graph, used for large N)")
     try:
         A = np.array(D, dtype=np.float64)
     except (TypeError, ValueError) as exc:
