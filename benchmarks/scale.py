@@ -2,7 +2,7 @@
 
     # sketch accuracy against exact LPIPS on real frames (bunny + dev clips), by sketch length d
     PYTHONPATH=src python benchmarks/scale.py accuracy --frames 600 --size 128
-    # time and peak RSS per stage, sparse pipeline vs dense, on N real frames (frame_pool)
+    # time and peak RSS per stage, sparse pipeline vs dense, on N real frames (long_video)
     PYTHONPATH=src python benchmarks/scale.py stages --n 5000 --size 64
     # the sequencing stage alone on synthetic video-like sketches (random walks with shot cuts)
     PYTHONPATH=src python benchmarks/scale.py synthetic --n 100000 --d 256
@@ -119,6 +119,30 @@ def _synthetic(n: int, d: int, seed: int = 0) -> np.ndarray:
     return out[perm]
 
 
+def long_video(n: int, long_edge: int) -> np.ndarray:
+    """``n`` distinct real frames: every real frame (bunny, then each dev clip, letterboxed:
+    ``frame_pool.real_frames``), then the same frames mirrored left-right, up-down and both,
+    then each of those four with the colour channels permuted (GBR, BRG, RBG, BGR, GRB):
+    24 variants, each one a copy of the whole real "video" in its order. Duplicates (frames
+    equal after resizing) are dropped."""
+    from frame_pool import real_frames
+    from reseq.distances import frame_hashes
+
+    base, _ = real_frames(long_edge)
+    seen: set[str] = set()
+    out = []
+    for perm in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)):
+        for flip in (base, base[:, :, ::-1], base[:, ::-1], base[:, ::-1, ::-1]):
+            v = np.ascontiguousarray(flip[..., perm])
+            for im, h in zip(v, frame_hashes(v)):
+                if h not in seen:
+                    seen.add(h)
+                    out.append(im)
+                    if len(out) == n:
+                        return np.stack(out)
+    raise SystemExit(f"only {len(out)} distinct frames at {long_edge} px, asked for {n}")
+
+
 def _stage(stage: str, spec: dict) -> dict:
     import os
 
@@ -126,10 +150,9 @@ def _stage(stage: str, spec: dict) -> dict:
     t0 = time.perf_counter()
     res: dict = {}
     if stage == "frames":
-        from frame_pool import frame_pool
-
-        fr = frame_pool(spec["n"], spec["size"])
+        fr = long_video(spec["n"], spec["size"])
         np.save(work / "frames.npy", fr)
+        res["frames"] = list(fr.shape)
     elif stage == "sketch":
         from reseq.sketches import sketch
 
@@ -191,7 +214,7 @@ def stages(args) -> None:
             ["knn", "order", "mst", "outliers"] + (["loop"] if args.loop else []) + \
             (["dense"] if args.dense else [])
         print(f"N = {args.n}, " + (f"synthetic video-like sketches d = {args.d}" if args.synthetic
-              else f"real frames (benchmarks/frame_pool.py) at {args.size} px, d = {args.d}")
+              else f"real frames (long_video: bunny + dev clips, flips, channel orders) at {args.size} px, d = {args.d}")
               + f", k = {args.k}; each stage in a fresh process")
         print("| stage | time s | peak RSS MB | notes |")
         print("|---|---|---|---|")

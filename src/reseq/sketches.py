@@ -61,6 +61,7 @@ from .errors import ReseqError
 
 __all__ = [
     "ACCURACY",
+    "BATCH",
     "DEFAULT_D",
     "NONZEROS",
     "PROJECTION_VERSION",
@@ -79,6 +80,8 @@ PROJECTION_VERSION = "sjlt1"
 SKETCH_FORMAT = "k1"  # bump when the shard layout changes
 #: Distinct frames per cached shard (the unit of resuming).
 SHARD = 256
+#: Frames per network pass (fixed: part of what makes a shard's sketches reproducible).
+BATCH = 16
 #: Measured accuracy of sketch distances against exact LPIPS, by d: (median relative error of a
 #: pair's distance, recall of the 10 nearest neighbours). See the module doc for the setup.
 ACCURACY: dict[int, tuple[float, float]] = {256: (0.057, 0.927), 512: (0.037, 0.952),
@@ -125,7 +128,7 @@ def _check_d(d) -> int:
     return int(d)
 
 
-def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *, batch: int = 16,
+def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
            device: str = "auto", cache: bool | None = None, progress: bool = True,
            stats: dict | None = None) -> np.ndarray:
     """The (N, d) float32 sketches of ``frames``: ``||S[i] - S[j]||^2`` estimates LPIPS.
@@ -138,8 +141,6 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *, batc
         Sketch length (default :data:`DEFAULT_D`); the relative error shrinks like 1/sqrt(d).
     seed : int
         Seeds the projection; sketches with different seeds are not comparable.
-    batch : int
-        Frames per network pass.
     device : {"auto", "cpu", "cuda", "mps"}
         Where the network runs.
     cache : bool, optional
@@ -148,8 +149,10 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *, batc
     stats : dict, optional
         Filled with ``distinct``, ``shards``, ``shards_cached``, ``sketch_s``.
 
-    Identical frames get identical sketches (distance exactly 0). The result does not depend on
-    ``batch`` or on which shards came from the cache (bit for bit on one machine).
+    Identical frames get identical sketches (distance exactly 0). A shard's frames always pass
+    the network in the same batches of :data:`BATCH` (the float32 rounding of a convolution may
+    depend on the batch size), so the result does not depend on which shards came from the cache
+    or who computed them (bit for bit on one kind of machine and device).
     """
     from .distances import _as_images, frame_hashes
     from .features import _check_net, resolve_device
@@ -195,9 +198,9 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *, batc
                            enabled=progress, unit="shard"):
             idx = shards[k]
             part = np.empty((len(idx), d), np.float32)
-            for s in range(0, len(idx), batch):
-                emb = lpips_embedding(images[idx[s:s + batch]], net, device=device)
-                part[s:s + batch] = np.asarray(emb @ P, dtype=np.float32)
+            for s in range(0, len(idx), BATCH):
+                emb = lpips_embedding(images[idx[s:s + BATCH]], net, device=device)
+                part[s:s + BATCH] = np.asarray(emb @ P, dtype=np.float32)
             out[k * SHARD:k * SHARD + len(idx)] = part
             if files[k] is not None:
                 wrote = _cache.put(files[k], part) or wrote

@@ -35,9 +35,14 @@ __all__ = ["BLOCK", "knn", "knn_graph", "nearest_outside"]
 BLOCK = 512
 
 
-def _exact(S: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    diff = S[rows].astype(np.float64) - S[cols]
-    return np.einsum("ij,ij->i", diff, diff)
+def _exact(S: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``||S[rows] - S[cols]||^2`` in float64, pair by pair, in chunks (bounded memory)."""
+    rows, cols = np.asarray(rows, np.intp).ravel(), np.asarray(cols, np.intp).ravel()
+    out = np.empty(len(rows))
+    for a in range(0, len(rows), chunk):
+        diff = S[rows[a:a + chunk]].astype(np.float64) - S[cols[a:a + chunk]]
+        out[a:a + chunk] = np.einsum("ij,ij->i", diff, diff)
+    return out
 
 
 def knn(S: np.ndarray, k: int, show: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -93,10 +93,9 @@ class SparseDistances:
 
     def distance(self, i, j) -> np.ndarray:
         """Sketch distances of the pairs ``(i[m], j[m])`` (float64; identical sketches: 0)."""
-        i = np.atleast_1d(np.asarray(i, dtype=np.intp))
-        j = np.atleast_1d(np.asarray(j, dtype=np.intp))
-        diff = self.S[i].astype(np.float64) - self.S[j]
-        return np.einsum("ij,ij->i", diff, diff)
+        from .knn import _exact
+
+        return _exact(self.S, np.atleast_1d(i), np.atleast_1d(j))
 
     def block(self, rows) -> np.ndarray:
         """The dense matrix of sketch distances among ``rows`` (float64, exact zero diagonal,
