@@ -36,14 +36,22 @@ its frames, the network, the LPIPS weights version, the frame size, ``d``, ``see
 :data:`PROJECTION_VERSION` and :data:`SKETCH_FORMAT`. An interrupted run resumes from its
 finished shards; a damaged shard is discarded with a warning and recomputed.
 
+Distributed. ``scheduler="tcp://HOST:PORT"`` (or ``$RESEQ_DASK_SCHEDULER``; the CLI's
+``--scheduler``) sends the shards still to compute to a Dask distributed cluster as tasks (the
+optional extra ``reseq[scale]``); without one everything runs in this process. Finished shards
+are cached by the client as they arrive, so a cluster run resumes like a local one, and the
+sketches are the same bit for bit whoever computed them (same kind of machine, same network
+batches per shard). Left for later: decoding on the workers (the frames are decoded here and
+sent) and the neighbour search as tasks.
+
 Device. ``device="auto"`` runs the network on a CUDA or Apple GPU when there is one
 (:func:`reseq.features.resolve_device`); the projection runs on the CPU (float32, a fixed order
 of additions), so the sketch of a frame depends only on its features.
 
 >>> import numpy as np
 >>> P = projection(1000, 64, seed=0)
->>> P.shape, P.nnz, P.dtype.name
-((1000, 64), 4000, 'float32')
+>>> P.shape, P.dtype.name, int(np.abs(P).sum(axis=1).max() ** 2)   # 4 entries +-1/2 a row
+((1000, 64), 'float32', 4)
 """
 
 from __future__ import annotations
@@ -128,9 +136,36 @@ def _check_d(d) -> int:
     return int(d)
 
 
+def _shard_sketch(images: np.ndarray, net: str, d: int, seed: int, device: str,
+                  batch: int) -> np.ndarray:
+    """The sketches of one shard's frames (a task: runs in-process or on a Dask worker, where
+    the network is loaded once per worker process and the projection once per shape)."""
+    from .features import layer_scales, lpips_embedding
+
+    P = projection(int((layer_scales(net, *images.shape[1:3]) > 0).sum()), d, seed)
+    part = np.empty((len(images), d), np.float32)
+    for s in range(0, len(images), batch):
+        emb = lpips_embedding(images[s:s + batch], net, device=device)
+        part[s:s + batch] = np.asarray(emb @ P, dtype=np.float32)
+    return part
+
+
+def _dask_client(address: str, timeout: float = 30.0):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ReseqError("a Dask scheduler needs dask distributed: pip install 'reseq[scale]'"
+                         ) from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ReseqError(f"cannot reach the Dask scheduler at {address}: "
+                         f"{' '.join(str(exc).split())[:160]}") from None
+
+
 def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
            device: str = "auto", cache: bool | None = None, progress: bool = True,
-           stats: dict | None = None) -> np.ndarray:
+           stats: dict | None = None, scheduler: str | None = None) -> np.ndarray:
     """The (N, d) float32 sketches of ``frames``: ``||S[i] - S[j]||^2`` estimates LPIPS.
 
     Parameters
@@ -148,6 +183,11 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
         second run, or a run resumed after an interruption, reads them.
     stats : dict, optional
         Filled with ``distinct``, ``shards``, ``shards_cached``, ``sketch_s``.
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of a Dask distributed scheduler (default: ``$RESEQ_DASK_SCHEDULER``,
+        else none: everything runs in this process). The shards still to compute become tasks
+        (the frames are sent to the workers; each worker process loads the network once); the
+        results come back here and are cached as they arrive. Workers must run the same reseq.
 
     Identical frames get identical sketches (distance exactly 0). A shard's frames always pass
     the network in the same batches of :data:`BATCH` (the float32 rounding of a convolution may
@@ -160,7 +200,7 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
     images = _as_images(frames)
     d = _check_d(d)
     net = _check_net(net)
-    device = resolve_device(device)
+    asked, device = device, resolve_device(device)  # workers resolve "auto" themselves
     if cache is None:
         cache = not os.environ.get("RESEQ_NO_CACHE")
     t0 = time.perf_counter()
@@ -189,21 +229,28 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
             out[k * SHARD:k * SHARD + len(idx)] = np.frombuffer(data, np.float32).reshape(-1, d)
             info["shards_cached"] += 1
     wrote = False
-    if todo:
-        from .features import layer_scales, lpips_embedding
-
-        dim = int((layer_scales(net, *size) > 0).sum())
-        P = projection(dim, d, seed)
-        for k in _progress(todo, f"sketches ({net}, d={d}, {device})", total=len(todo),
-                           enabled=progress, unit="shard"):
-            idx = shards[k]
-            part = np.empty((len(idx), d), np.float32)
-            for s in range(0, len(idx), BATCH):
-                emb = lpips_embedding(images[idx[s:s + BATCH]], net, device=device)
-                part[s:s + BATCH] = np.asarray(emb @ P, dtype=np.float32)
-            out[k * SHARD:k * SHARD + len(idx)] = part
+    scheduler = scheduler or os.environ.get("RESEQ_DASK_SCHEDULER") or None
+    desc = f"sketches ({net}, d={d}, {device if scheduler is None else scheduler})"
+    if todo and scheduler is None:
+        for k in _progress(todo, desc, total=len(todo), enabled=progress, unit="shard"):
+            part = _shard_sketch(images[shards[k]], net, d, seed, device, BATCH)
+            out[k * SHARD:k * SHARD + len(part)] = part
             if files[k] is not None:
                 wrote = _cache.put(files[k], part) or wrote
+    elif todo:
+        from distributed import as_completed
+
+        with _dask_client(scheduler) as client:
+            data = client.scatter([np.ascontiguousarray(images[shards[k]]) for k in todo])
+            futures = [client.submit(_shard_sketch, x, net, d, seed, asked, BATCH, pure=False)
+                       for x in data]
+            where = {f.key: k for f, k in zip(futures, todo)}
+            for fut in _progress(as_completed(futures, loop=client.loop), desc, total=len(todo),
+                                 enabled=progress, unit="shard"):
+                part, k = fut.result(), where[fut.key]
+                out[k * SHARD:k * SHARD + len(part)] = part
+                if files[k] is not None:
+                    wrote = _cache.put(files[k], part) or wrote
     if wrote:
         _cache.evict()
     info["sketch_s"] = time.perf_counter() - t0

@@ -61,6 +61,9 @@ def _frame_options(f):
                      help="Use the sparse path (sketches and a nearest-neighbour graph; "
                           "APPROXIMATE distances, no N x N matrix) at any N; it is chosen "
                           "automatically above 8000 frames (lpips only)."),
+        click.option("--scheduler", envvar="RESEQ_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
+                     help="Sparse path: compute the sketches on this Dask scheduler's workers "
+                          "(default: $RESEQ_DASK_SCHEDULER, else in this process)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
                      default="auto", show_default=True,
                      help="Where the networks run (auto: a GPU when there is one)."),
@@ -379,7 +382,8 @@ def _sparse_distances(frames, o: dict):
     from ..graph.knn import knn_graph
     from ..sketches import sketch
 
-    S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True)
+    S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True,
+               scheduler=o.get("scheduler"))
     return knn_graph(S, k=10, show=True)
 
 
