@@ -51,6 +51,9 @@ __all__ = ["DENSE_MAX", "WINDOW", "ZERO", "SparseDistances", "arrange_segments",
 #: How an exact zero distance is stored in the candidate graph (scipy drops explicit zeros).
 ZERO = float(np.finfo(np.float64).tiny)
 #: The CLI's dense path up to this many frames; the sparse path above (see the module doc).
+#: Measured (``benchmarks/scale.py stages --n 5000 --dense``): the dense matrix + solver peaked
+#: at 1.2 GB RSS at N = 5000, growing as N^2 (about 3 GB at 8000); the sparse path stays under
+#: 0.7 GB at N = 20,000 and its path cost was within 0.3% of the dense one at N = 5000.
 DENSE_MAX = 8000
 #: Frames per window re-solved by the dense solver.
 WINDOW = 1000
