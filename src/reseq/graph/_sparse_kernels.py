@@ -3,8 +3,8 @@
 2-opt and Or-opt (segments of 1-3 frames, both orientations) on candidate-neighbour lists, with
 a first-improvement sweep repeated until no move improves (or ``rounds`` sweeps). Distances are
 squared Euclidean between float32 sketch rows, accumulated in float64. The path is an array
-with a position index; a 2-opt move reverses the shorter... the inner segment (O(length)), an
-Or move shifts the frames between its old and new place. Free ends (``fix_start`` /
+with a position index; a 2-opt move reverses the segment between its two edges (O(length)),
+an Or move shifts the frames between the segment's old and new place. Free ends (``fix_start`` /
 ``fix_end`` false) also allow reversing a prefix / suffix.
 """
 
