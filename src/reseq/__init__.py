@@ -5,6 +5,7 @@ The pipeline, one module per stage::
     frames      load_frames(source) -> Frames          (folder, video, GIF/APNG/WebP, sample:NAME)
     features    deep features (AlexNet / VGG16) and the LPIPS embedding
     distances   distance_matrix(frames, metric, net) -> N x N float64
+    sketches    sketch(frames, net, d, seed) -> N x d float32 (approximate LPIPS, at scale)
     graph       order / loop / minimum_spanning_tree / inbetweens / outliers on a precomputed D
     layouts     2-D positions of the frames (linear strip, radial spokes, grid, MST map)
     sequences   chaining and sampling loops, subsets, smooth sub-sequences
@@ -33,6 +34,8 @@ _EXPORTS = {
     "minimum_spanning_tree": "graph",
     "inbetweens": "graph",
     "outliers": "graph",
+    "sketch": "sketches",
+    "SparseDistances": "graph",
     "layout": "layouts",
     "chain_loop": "sequences",
     "sample_cycle": "sequences",

@@ -69,7 +69,7 @@ __all__ = [
 #: 256 px, or 15000 AlexNet frames.
 DEFAULT_MAX = "20G"
 #: The cache sub-folders holding evictable entries.
-KINDS = ("features", "matrices", "dae-embeddings")
+KINDS = ("features", "matrices", "dae-embeddings", "sketches")
 
 _MAGIC = b"RESEQ\x00E1"
 _HEAD = struct.Struct("<8sQQQ")  # magic, payload bytes, chunk bytes, number of digests

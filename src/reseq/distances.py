@@ -178,10 +178,11 @@ class _FeatureStore:
     """
 
     def __init__(self, images: np.ndarray, net: str, metric: str, use_cache: bool, budget: int,
-                 show: bool):
+                 show: bool, device: str = "cpu"):
         from . import features as _feat
 
         self.net = net
+        self.device = device
         self.images = images
         self.h, self.w = images.shape[1:3]
         self.dim = _feat.feature_dim(net, self.h, self.w)
@@ -233,7 +234,7 @@ class _FeatureStore:
 
         for s in bar:
             idx = todo[s:s + batch]
-            feats = _feat.normalized_features(self.images[idx], self.net)
+            feats = _feat.normalized_features(self.images[idx], self.net, self.device)
             for row, i in zip(feats, idx):
                 if self.in_memory:
                     self._put(i, row)
@@ -283,7 +284,8 @@ class _FeatureStore:
 
 def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
                     memory_budget: int = DEFAULT_BUDGET, cache: bool | None = None,
-                    progress: bool = True, stats: dict | None = None) -> np.ndarray:
+                    progress: bool = True, stats: dict | None = None,
+                    device: str = "cpu") -> np.ndarray:
     """The N x N distance matrix of ``frames`` (a :class:`~reseq.frames.Frames` or an array).
 
     Parameters
@@ -300,6 +302,9 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
     cache : bool, optional
         Keep deep features and the matrix on disk for later runs (default: on, unless
         ``RESEQ_NO_CACHE`` is set).
+    device : {"cpu", "auto", "cuda", "mps"}
+        Where the networks run (:func:`reseq.features.resolve_device`; features agree with the
+        CPU's to float32 rounding).
     stats : dict, optional
         Filled with timings and sizes: ``features_s``, ``matrix_s``, ``distinct``, ``dim`` (columns
         multiplied), ``gemm_flops``, ``streamed`` (features read from disk in blocks),
@@ -345,7 +350,7 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
                     gemm_flops=2 * m * m * flat.shape[1])
     else:
         t0 = time.perf_counter()
-        store = _FeatureStore(distinct, net, metric, cache, memory_budget, show)
+        store = _FeatureStore(distinct, net, metric, cache, memory_budget, show, device)
         info["features_s"] = time.perf_counter() - t0
         try:
             t0 = time.perf_counter()

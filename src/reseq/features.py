@@ -46,6 +46,7 @@ __all__ = [
     "load_network",
     "lpips_embedding",
     "normalized_features",
+    "resolve_device",
     "to_network_input",
 ]
 
@@ -112,7 +113,7 @@ class FeatureNet(nn.Module):
             prm.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - _SHIFT) / _SCALE
+        x = (x - _SHIFT.to(x.device)) / _SCALE.to(x.device)
         taps, out = set(self._taps), []
         for i, layer in enumerate(self.layers):
             x = layer(x)
@@ -134,6 +135,38 @@ def load_network(net: str = "alex") -> FeatureNet:
     weights = lpips_weights(net)
     with torch.inference_mode(False):
         return FeatureNet(_check_net(net), weights).to(memory_format=torch.channels_last)
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The torch device for ``device``: ``"auto"`` (or ``None``) is ``"cuda"`` when a CUDA GPU
+    is visible, else ``"mps"`` (Apple) when available, else ``"cpu"``; an explicit device that
+    is not available is a :class:`ReseqError`.
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if device not in ("cpu", "cuda", "mps"):
+        raise ReseqError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ReseqError("--device cuda: no CUDA GPU is visible to torch here")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                and torch.backends.mps.is_available()):
+        raise ReseqError("--device mps: Apple's Metal backend is not available here")
+    return device
+
+
+@functools.lru_cache(maxsize=4)
+def _network_on(net: str, device: str) -> FeatureNet:
+    """A copy of :func:`load_network` on ``device`` (the CPU network itself for ``"cpu"``)."""
+    import copy
+
+    model = load_network(net)
+    return model if device == "cpu" else copy.deepcopy(model).to(device)
 
 
 def layer_shapes(net: str, height: int, width: int) -> list[tuple[int, int, int]]:
@@ -195,15 +228,19 @@ def _normalize(t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def normalized_features(images: np.ndarray, net: str = "alex") -> np.ndarray:
+def normalized_features(images: np.ndarray, net: str = "alex", device: str = "cpu") -> np.ndarray:
     """Channel-normalised activations of the five taps, flattened: (N, feature_dim) float32.
 
     Each tap is flattened channel-major (C, H, W), taps concatenated in order. The network runs
     in channels-last memory layout (measured ~30% faster on CPU); values are the same.
+    ``device`` (see :func:`resolve_device`) runs the network there; the result is on the CPU.
     """
-    model = load_network(net)
-    x = to_network_input(images).contiguous(memory_format=torch.channels_last)
+    device = resolve_device(device)
+    model = load_network(net) if device == "cpu" else _network_on(net, device)
+    x = to_network_input(images).to(device).contiguous(memory_format=torch.channels_last)
     outs = model(x)
+    if device != "cpu":
+        outs = [o.float().cpu() for o in outs]
     n = x.shape[0]
     out = torch.empty((n, sum(o[0].numel() for o in outs)), dtype=torch.float32)
     col = 0
@@ -216,7 +253,7 @@ def normalized_features(images: np.ndarray, net: str = "alex") -> np.ndarray:
 
 
 def lpips_embedding(images: np.ndarray, net: str = "alex", metric: str = "lpips",
-                    drop_zero: bool = True) -> np.ndarray:
+                    drop_zero: bool = True, device: str = "cpu") -> np.ndarray:
     """The LPIPS (or cosine) embedding: ``||e(x) - e(y)||^2`` is the distance.
 
     >>> from reseq.frames import load_frames
@@ -231,7 +268,7 @@ def lpips_embedding(images: np.ndarray, net: str = "alex", metric: str = "lpips"
     images = np.asarray(images)
     h, w = images.shape[-3:-1]
     scales = layer_scales(net, h, w, metric)
-    emb = normalized_features(images, net) * scales
+    emb = normalized_features(images, net, device) * scales
     return emb[:, scales > 0] if drop_zero else emb
 
 

@@ -74,6 +74,16 @@ def _frame_options(f):
                      help="Shuffle the frames (with --seed) before sequencing: a reconstruction "
                           "demo."),
         click.option("--force", is_flag=True, help="Overwrite existing output files."),
+        click.option("--sparse", is_flag=True,
+                     help="Use the sparse path (sketches and a nearest-neighbour graph; "
+                          "APPROXIMATE distances, no N x N matrix) at any N; it is chosen "
+                          "automatically above 8000 frames (lpips only)."),
+        click.option("--scheduler", envvar="RESEQ_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
+                     help="Sparse path: compute the sketches on this Dask scheduler's workers "
+                          "(default: $RESEQ_DASK_SCHEDULER, else in this process)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+                     default="auto", show_default=True,
+                     help="Where the networks run (auto: a GPU when there is one)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -195,17 +205,26 @@ class _Run:
         from ..distances import distance_matrix  # imports torch: after the cheap checks
 
         t = time.perf_counter()
-        try:
-            D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True)
-        except ReseqError as exc:
-            if native and "too small" in str(exc):  # --size cannot help without --upscale
-                raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native "
-                                 f"size) are too small for {o['net']}; add --upscale to scale "
-                                 f"them up to --size {o['size']}") from None
-            raise
-        self.notes.append(f"distances: {o['metric']}"
-                          + ("" if o["metric"] == "l2" else f"/{o['net']}")
-                          + f" in {time.perf_counter() - t:.1f} s")
+        if _use_sparse(o, len(frames)):
+            D = _sparse_distances(frames, o)
+            self.notes.append(f"distances: APPROXIMATE sparse path ({o['metric']}/{o['net']} "
+                              f"sketches d={D.S.shape[1]}, {D.graph.nnz // 2} neighbour edges; "
+                              + ("--sparse" if o.get("sparse") else
+                                 f"{len(frames)} frames > {_dense_max()}")
+                              + f") in {time.perf_counter() - t:.1f} s")
+        else:
+            try:
+                D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True,
+                                    device=o.get("device", "auto"))
+            except ReseqError as exc:
+                if native and "too small" in str(exc):  # --size cannot help without --upscale
+                    raise ReseqError(f"frames of {frames.width}x{frames.height} px (their native "
+                                     f"size) are too small for {o['net']}; add --upscale to "
+                                     f"scale them up to --size {o['size']}") from None
+                raise
+            self.notes.append(f"distances: {o['metric']}"
+                              + ("" if o["metric"] == "l2" else f"/{o['net']}")
+                              + f" in {time.perf_counter() - t:.1f} s")
         src = np.arange(len(frames))
         if o["shuffle"]:
             src = np.random.default_rng(o["seed"]).permutation(len(frames))
@@ -217,7 +236,10 @@ class _Run:
         """The N x N matrices and the output frames must fit, before the distances start."""
         from .._util import check_memory
 
-        check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
+        if _use_sparse(self.opts, n):  # sketches (d = 1024 float32) and k = 10 neighbour lists
+            check_memory(n * (1024 * 4 + 2 * 10 * 24), f"the sketches of {n:,} frames")
+        else:
+            check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
         m = self.out_frames(n) if self.out_frames is not None else n
         check_memory(m * (2 * w * h * 3 + 600), f"an output of {m:,} frames at {w}x{h}")
 
@@ -384,6 +406,35 @@ def _pair_distances(images: np.ndarray, pairs: list[tuple[int, int]], metric: st
                           for s in range(0, len(idx), batch)])
     return np.array([float(((emb[where[i]].astype(np.float64)
                              - emb[where[j]]) ** 2).sum()) for i, j in pairs])
+
+
+def _dense_max() -> int:
+    from ..graph.sparse import DENSE_MAX
+
+    return DENSE_MAX
+
+
+def _use_sparse(o: dict, n: int) -> bool:
+    """The sparse path on ``--sparse``, or for lpips above :data:`reseq.graph.sparse.DENSE_MAX`
+    frames; --synthesize needs the dense matrix."""
+    if not (o.get("sparse") or (o["metric"] == "lpips" and n > _dense_max())):
+        return False
+    if o["metric"] != "lpips":
+        raise ReseqError("--sparse needs --metric lpips (sketches estimate LPIPS)")
+    if o.get("synthesize"):
+        raise ReseqError(f"--synthesize needs the dense distance matrix: at most "
+                         f"{_dense_max()} frames, without --sparse")
+    return True
+
+
+def _sparse_distances(frames, o: dict):
+    """Sketches of ``frames`` and their candidate graph (:mod:`reseq.graph.sparse`)."""
+    from ..graph.knn import knn_graph
+    from ..sketches import sketch
+
+    S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True,
+               scheduler=o.get("scheduler"))
+    return knn_graph(S, k=10, show=True)
 
 
 def _orient(run: _Run, seq: np.ndarray, closed: bool) -> np.ndarray:

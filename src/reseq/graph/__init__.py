@@ -11,6 +11,10 @@ the way scikit-learn takes ``metric="precomputed"``. The triangle inequality is 
 * :func:`outliers` — frames far from their K nearest neighbours, thresholded at a quantile of a
   fitted generalized gamma distribution (paper §4.3).
 
+Each also accepts a :class:`SparseDistances` (sketches and a k-nearest-neighbour candidate
+graph, :mod:`reseq.graph.sparse`) instead of ``D``, for collections too large for an N x N
+matrix; its distances are approximate (:mod:`reseq.sketches`).
+
 >>> import numpy as np
 >>> x = np.array([0.0, 2.0, 1.0, 3.0])
 >>> D = np.abs(x[:, None] - x[None, :])
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from .mst import Inbetweens, inbetweens, minimum_spanning_tree, tree_path
 from .outliers import Outliers, knn_scores, outliers
+from .sparse import SparseDistances
 from .tsp import EXACT_MAX, Path, check_distance_matrix, loop, order, path_cost
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "Inbetweens",
     "Outliers",
     "Path",
+    "SparseDistances",
     "check_distance_matrix",
     "inbetweens",
     "knn_scores",

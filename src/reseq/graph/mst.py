@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReseqError
-from .tsp import _check_index, check_distance_matrix
+from .tsp import _check_index, _is_sparse, check_distance_matrix
 
 __all__ = ["Inbetweens", "inbetweens", "minimum_spanning_tree", "tree_path"]
 
@@ -35,6 +35,10 @@ def minimum_spanning_tree(D) -> list[tuple[int, int, float]]:
     >>> minimum_spanning_tree(np.abs(x[:, None] - x[None, :]))
     [(0, 2, 1.0), (2, 3, 0.0), (2, 1, 4.0)]
     """
+    if _is_sparse(D):  # exact MST of the candidate graph (reseq.graph.sparse)
+        from .sparse import sparse_mst
+
+        return sparse_mst(D)
     A = check_distance_matrix(D, 1)
     n = len(A)
     if n == 1:
@@ -122,6 +126,10 @@ def inbetweens(D, keys: Sequence[int], *,
     >>> ib.path.tolist(), ib.counts.tolist()
     ([0, 2, 4, 3, 1], [3])
     """
+    if _is_sparse(D):
+        from .sparse import sparse_inbetweens
+
+        return sparse_inbetweens(D, keys)
     if tree is None:
         A = check_distance_matrix(D, 2)
     else:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ReseqError
-from .tsp import check_distance_matrix
+from .tsp import _is_sparse, check_distance_matrix
 
 __all__ = ["Outliers", "knn_scores", "outliers"]
 
@@ -47,6 +47,8 @@ class Outliers:
 
 def knn_scores(D, k: int = 5) -> np.ndarray:
     """Mean distance of every frame to its ``k`` nearest other frames (paper eq. 3)."""
+    if _is_sparse(D):  # the candidate graph lists them (reseq.graph.sparse)
+        return D.knn_scores(k)
     A = check_distance_matrix(D, 2)
     n = len(A)
     if not 1 <= k <= n - 1:
@@ -117,7 +119,7 @@ def outliers(D, k: int = 5, quantile: float = 0.9, seed: int = 0) -> Outliers:
     >>> 60 in res.indices.tolist()
     True
     """
-    A = check_distance_matrix(D, 1)
+    A = D if _is_sparse(D) else check_distance_matrix(D, 1)
     n = len(A)
     if not 0.0 < quantile < 1.0:
         raise ReseqError(f"quantile must be between 0 and 1, got {quantile}")

@@ -140,6 +140,11 @@ class Path:
 MAX_TOTAL = 1e300
 
 
+def _is_sparse(D) -> bool:
+    """Whether ``D`` is a :class:`~reseq.graph.sparse.SparseDistances` (without importing it)."""
+    return type(D).__name__ == "SparseDistances" and hasattr(D, "graph")
+
+
 def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     """Validate a distance matrix and return it as a symmetric float64 array.
 
@@ -148,6 +153,9 @@ def check_distance_matrix(D, min_n: int = 1, name: str = "D") -> np.ndarray:
     distances small enough that sums of N of them stay finite (N x max(D) <= :data:`MAX_TOTAL`).
     The diagonal is ignored (set to 0).
     """
+    if _is_sparse(D):
+        raise ReseqError(f"this step needs the dense distance matrix {name}; it is not available "
+                         "on the sparse path (sketches and a neighbour graph, used for large N)")
     try:
         A = np.array(D, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -731,6 +739,11 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
     >>> p.order.tolist(), p.cost
     ([0, 2, 3, 1], 3.0)
     """
+    if _is_sparse(D):  # sketches + candidate graph (reseq.graph.sparse): no N x N matrix
+        from .sparse import sparse_order
+
+        _setup(len(D), seed, time_budget, method)
+        return sparse_order(D, start, end, seed=seed, effort=_check_effort(effort))
     A = check_distance_matrix(D, 2)
     n = len(A)
     start = _check_index(start, n, "start")
@@ -769,6 +782,11 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
     >>> print(f"{loop(D).cost:g} {loop(D).max_step:g}")
     18 4
     """
+    if _is_sparse(D):
+        from .sparse import sparse_loop
+
+        _setup(len(D), seed, time_budget, method)
+        return sparse_loop(D, seed=seed, effort=_check_effort(effort))
     A = check_distance_matrix(D, 3)
     n = len(A)
     deadline, fast = _setup(n, seed, time_budget, method)

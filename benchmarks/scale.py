@@ -1,0 +1,254 @@
+"""Scaling reseq past the dense matrix: sketch accuracy, and time / peak RSS per stage.
+
+    # sketch accuracy against exact LPIPS on real frames (bunny + dev clips), by sketch length d
+    PYTHONPATH=src python benchmarks/scale.py accuracy --frames 600 --size 128
+    # time and peak RSS per stage, sparse pipeline vs dense, on N real frames (long_video)
+    PYTHONPATH=src python benchmarks/scale.py stages --n 5000 --size 64
+    # the sequencing stage alone on synthetic video-like sketches (random walks with shot cuts)
+    PYTHONPATH=src python benchmarks/scale.py synthetic --n 100000 --d 256
+
+``accuracy``: the LPIPS embedding of every frame is computed once; the exact matrix is its Gram
+matrix (:func:`reseq.distances.squared_euclidean`), the sketches are the embedding times
+:func:`reseq.sketches.projection` (the same arithmetic as :func:`reseq.sketches.sketch`). Printed:
+median and 90th-percentile relative error of the pair distances, the mean signed relative
+error (bias), and the recall of the 10 nearest neighbours.
+
+``stages`` and ``synthetic`` run each stage in a fresh subprocess so that its peak RSS
+(``ru_maxrss`` of the child) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _recall(D_true: np.ndarray, D_est: np.ndarray, k: int = 10) -> float:
+    n = len(D_true)
+    A, B = D_true.copy(), D_est.copy()
+    np.fill_diagonal(A, np.inf)
+    np.fill_diagonal(B, np.inf)
+    t = np.argpartition(A, k, axis=1)[:, :k]
+    e = np.argpartition(B, k, axis=1)[:, :k]
+    return float(np.mean([len(set(t[i]) & set(e[i])) / k for i in range(n)]))
+
+
+def accuracy(args) -> None:
+    from frame_pool import real_frames
+    from reseq.distances import squared_euclidean
+    from reseq.features import lpips_embedding
+    from reseq.sketches import projection
+
+    frames, _ = real_frames(args.size)
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(len(frames), size=min(args.frames, len(frames)), replace=False))
+    frames = frames[idx]
+    t0 = time.perf_counter()
+    E = np.concatenate([lpips_embedding(frames[s:s + 16], args.net)
+                        for s in range(0, len(frames), 16)])
+    t_emb = time.perf_counter() - t0
+    D = squared_euclidean(E)
+    iu = np.triu_indices(len(D), 1)
+    exact = D[iu]
+    ok = exact > 1e-9
+    print(f"{len(frames)} real frames (bunny + dev clips, {args.size} px, every frame then a "
+          f"seeded sample), net {args.net}, embedding {E.shape[1]} floats "
+          f"({t_emb:.1f} s), {ok.sum()} pairs")
+    print("| d | median rel. err | p90 rel. err | bias (mean signed) | 10-NN recall "
+          "| projection s |")
+    print("|---|---|---|---|---|---|")
+    for d in args.d:
+        t0 = time.perf_counter()
+        S = np.asarray(E @ projection(E.shape[1], d, 0), dtype=np.float32)
+        t_p = time.perf_counter() - t0
+        Ds = squared_euclidean(S.astype(np.float64))
+        rel = (Ds[iu][ok] - exact[ok]) / exact[ok]
+        print(f"| {d} | {np.median(np.abs(rel)):.4f} | {np.quantile(np.abs(rel), 0.9):.4f} "
+              f"| {rel.mean():+.4f} | {_recall(D, Ds):.3f} | {t_p:.2f} |")
+        if args.f16:
+            S16 = S.astype(np.float16).astype(np.float64)
+            Dh = squared_euclidean(S16)
+            rel16 = (Dh[iu][ok] - exact[ok]) / exact[ok]
+            print(f"| {d} float16 | {np.median(np.abs(rel16)):.4f} "
+                  f"| {np.quantile(np.abs(rel16), 0.9):.4f} | {rel16.mean():+.4f} "
+                  f"| {_recall(D, Dh):.3f} | |")
+
+
+# ------------------------------------------------------------------------- stages (subprocess)
+
+def _child(stage: str, spec: dict) -> dict:
+    """Run one stage in a fresh interpreter; returns its JSON result plus its peak RSS."""
+    code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import scale; "
+            f"print(json.dumps(scale._stage({stage!r}, json.loads({json.dumps(json.dumps(spec))}))))")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"stage {stage} failed:\n{out.stderr[-3000:]}")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["wall_s"] = wall
+    return res
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _synthetic(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Video-like sketches: shots of 50-500 frames, each a random walk from its own start."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, d), np.float32)
+    i = 0
+    while i < n:
+        m = min(n - i, int(rng.integers(50, 500)))
+        start = rng.normal(size=d) * 3.0
+        steps = rng.normal(size=(m, d)) * 0.05
+        out[i:i + m] = start + np.cumsum(steps, axis=0)
+        i += m
+    perm = rng.permutation(n)  # shuffled: the order is what we recover
+    return out[perm]
+
+
+def long_video(n: int, long_edge: int) -> np.ndarray:
+    """``n`` distinct real frames: every real frame (bunny, then each dev clip, letterboxed:
+    ``frame_pool.real_frames``), then the same frames mirrored left-right, up-down and both,
+    then each of those four with the colour channels permuted (GBR, BRG, RBG, BGR, GRB):
+    24 variants, each one a copy of the whole real "video" in its order. Duplicates (frames
+    equal after resizing) are dropped."""
+    from frame_pool import real_frames
+    from reseq.distances import frame_hashes
+
+    base, _ = real_frames(long_edge)
+    seen: set[str] = set()
+    out = []
+    for perm in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)):
+        for flip in (base, base[:, :, ::-1], base[:, ::-1], base[:, ::-1, ::-1]):
+            v = np.ascontiguousarray(flip[..., perm])
+            for im, h in zip(v, frame_hashes(v)):
+                if h not in seen:
+                    seen.add(h)
+                    out.append(im)
+                    if len(out) == n:
+                        return np.stack(out)
+    raise SystemExit(f"only {len(out)} distinct frames at {long_edge} px, asked for {n}")
+
+
+def _stage(stage: str, spec: dict) -> dict:
+    import os
+
+    work = Path(spec["work"])
+    t0 = time.perf_counter()
+    res: dict = {}
+    if stage == "frames":
+        fr = long_video(spec["n"], spec["size"])
+        np.save(work / "frames.npy", fr)
+        res["frames"] = list(fr.shape)
+    elif stage == "sketch":
+        from reseq.sketches import sketch
+
+        fr = np.load(work / "frames.npy", mmap_mode="r")
+        S = sketch(np.asarray(fr), d=spec["d"], progress=False, device="cpu")
+        np.save(work / "sketch.npy", S)
+    elif stage == "synthetic":
+        np.save(work / "sketch.npy", _synthetic(spec["n"], spec["d"]))
+    elif stage == "knn":
+        from reseq.graph.knn import knn_graph
+
+        S = np.load(work / "sketch.npy")
+        G = knn_graph(S, k=spec["k"])
+        import scipy.sparse as sp
+
+        sp.save_npz(work / "graph.npz", G.graph)
+    elif stage in ("order", "loop", "mst", "outliers"):
+        import scipy.sparse as sp
+
+        import reseq.graph as g
+        from reseq.graph.sparse import SparseDistances
+
+        S = np.load(work / "sketch.npy")
+        SD = SparseDistances(S, sp.load_npz(work / "graph.npz"))
+        if stage == "order":
+            p = g.order(SD)
+            np.save(work / "order.npy", p.order)
+            res["cost_sketch"] = p.cost
+        elif stage == "loop":
+            res["cost_sketch"] = g.loop(SD).cost
+        elif stage == "mst":
+            res["edges"] = len(g.minimum_spanning_tree(SD))
+        else:
+            res["outliers"] = len(g.outliers(SD).indices)
+    elif stage == "dense":
+        import reseq.graph as g
+        from reseq.distances import distance_matrix
+
+        fr = np.load(work / "frames.npy")
+        D = distance_matrix(fr, progress=False)
+        t1 = time.perf_counter()
+        p = g.order(D)
+        res["order_s"] = time.perf_counter() - t1
+        res["cost_exact"] = p.cost
+        np.save(work / "order_dense.npy", p.order)
+        if os.path.exists(work / "order.npy"):
+            res["sparse_cost_exact"] = float(g.path_cost(D, np.load(work / "order.npy")))
+    res["s"] = time.perf_counter() - t0
+    res["rss_mb"] = _rss_mb()
+    return res
+
+
+def stages(args) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="reseq-scale-") as tmp:
+        base = {"work": tmp, "n": args.n, "size": args.size, "d": args.d, "k": args.k}
+        names = (["synthetic"] if args.synthetic else ["frames", "sketch"]) + \
+            ["knn", "order", "mst", "outliers"] + (["loop"] if args.loop else []) + \
+            (["dense"] if args.dense else [])
+        print(f"N = {args.n}, " + (f"synthetic video-like sketches d = {args.d}" if args.synthetic
+              else f"real frames (long_video: bunny + dev clips, flips, channel orders) at {args.size} px, d = {args.d}")
+              + f", k = {args.k}; each stage in a fresh process")
+        print("| stage | time s | peak RSS MB | notes |")
+        print("|---|---|---|---|")
+        for name in names:
+            r = _child(name, base)
+            notes = {k: v for k, v in r.items() if k not in ("s", "rss_mb", "wall_s")}
+            print(f"| {name} | {r['s']:.1f} | {r['rss_mb']:.0f} | "
+                  f"{json.dumps(notes) if notes else ''} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("accuracy")
+    a.add_argument("--frames", type=int, default=600)
+    a.add_argument("--size", type=int, default=128)
+    a.add_argument("--net", default="alex")
+    a.add_argument("--d", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    a.add_argument("--f16", action="store_true", help="also float16-stored sketches")
+    for name in ("stages", "synthetic"):
+        s = sub.add_parser(name)
+        s.add_argument("--n", type=int, default=5000)
+        s.add_argument("--size", type=int, default=64)
+        s.add_argument("--d", type=int, default=1024)
+        s.add_argument("--k", type=int, default=10)
+        s.add_argument("--loop", action="store_true")
+        s.add_argument("--dense", action="store_true", help="also the dense pipeline (quality)")
+    args = ap.parse_args()
+    if args.cmd == "accuracy":
+        accuracy(args)
+    else:
+        args.synthetic = args.cmd == "synthetic"
+        stages(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Compiled local search on a path whose distances come from sketches (no matrix).
+
+2-opt and Or-opt (segments of 1-3 frames, both orientations) on candidate-neighbour lists, with
+a first-improvement sweep repeated until no move improves (or ``rounds`` sweeps). Distances are
+squared Euclidean between float32 sketch rows, accumulated in float64. The path is an array
+with a position index; a 2-opt move reverses the segment between its two edges (O(length)),
+an Or move shifts the frames between the segment's old and new place. Free ends (``fix_start`` /
+``fix_end`` false) also allow reversing a prefix / suffix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def dist(S, a, b):
+    s = 0.0
+    for k in range(S.shape[1]):
+        t = np.float64(S[a, k]) - np.float64(S[b, k])
+        s += t * t
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _reverse(path, pos, i, j):
+    while i < j:
+        a = path[i]
+        b = path[j]
+        path[i] = b
+        pos[b] = i
+        path[j] = a
+        pos[a] = j
+        i += 1
+        j -= 1
+
+
+@njit(cache=True, nogil=True)
+def _move(path, pos, i, L, j, rev, buf):
+    """Move path[i:i+L] to just after the frame now at position j (j outside the segment),
+    reversed when ``rev``."""
+    for t in range(L):
+        buf[t] = path[i + L - 1 - t] if rev else path[i + t]
+    if j > i:
+        for q in range(i + L, j + 1):
+            path[q - L] = path[q]
+            pos[path[q - L]] = q - L
+        start = j - L + 1
+    else:
+        for q in range(i - 1, j, -1):
+            path[q + L] = path[q]
+            pos[path[q + L]] = q + L
+        start = j + 1
+    for t in range(L):
+        path[start + t] = buf[t]
+        pos[buf[t]] = start + t
+
+
+@njit(cache=True, nogil=True)
+def improve(S, nb, path, fix_start, fix_end, rounds, eps):
+    """Improve ``path`` in place; returns the number of moves made."""
+    n = len(path)
+    pos = np.empty(n, np.int64)
+    for i in range(n):
+        pos[path[i]] = i
+    buf = np.empty(3, np.int64)
+    k = nb.shape[1]
+    moves = 0
+    for _ in range(rounds):
+        made = 0
+        for a in range(n):
+            # ---- 2-opt, a with its successor / predecessor
+            for side in range(2):
+                i = pos[a]
+                if side == 0 and i == n - 1:
+                    continue
+                if side == 1 and i == 0:
+                    continue
+                b = path[i + 1] if side == 0 else path[i - 1]
+                dab = dist(S, a, b)
+                for m in range(k):
+                    c = nb[a, m]
+                    dac = dist(S, a, c)
+                    if dac >= dab - eps:
+                        break
+                    j = pos[c]
+                    if side == 0:
+                        if j == n - 1:
+                            if not fix_end and dab - dac > eps:  # a -> last: reverse suffix
+                                _reverse(path, pos, i + 1, n - 1)
+                                made += 1
+                                break
+                            continue
+                        d = path[j + 1]
+                    else:
+                        if j == 0:
+                            if not fix_start and dab - dac > eps:
+                                _reverse(path, pos, 0, i - 1)
+                                made += 1
+                                break
+                            continue
+                        d = path[j - 1]
+                    if d == a or c == b:
+                        continue
+                    gain = dab + dist(S, c, d) - dac - dist(S, b, d)
+                    if gain > eps:
+                        if side == 0:
+                            if j > i:
+                                _reverse(path, pos, i + 1, j)
+                            else:
+                                _reverse(path, pos, j + 1, i)
+                        else:
+                            if j < i:
+                                _reverse(path, pos, j, i - 1)
+                            else:
+                                _reverse(path, pos, i, j - 1)
+                        made += 1
+                        break
+            # ---- Or-opt: the segment of L frames starting at a moved next to a neighbour
+            for L in range(1, 4):
+                i = pos[a]
+                if i == 0 or i + L > n - 1:
+                    break
+                p = path[i - 1]
+                s0 = path[i]
+                sl = path[i + L - 1]
+                q = path[i + L]
+                g1 = dist(S, p, s0) + dist(S, sl, q) - dist(S, p, q)
+                if g1 <= eps:
+                    continue
+                done = False
+                for end in range(2):
+                    x = s0 if end == 0 else sl
+                    for m in range(k):
+                        c = nb[x, m]
+                        dxc = dist(S, x, c)
+                        if dxc >= g1 - eps:
+                            break
+                        j = pos[c]
+                        if j >= i - 1 and j <= i + L:
+                            continue
+                        for side in range(2):  # insert between (c, succ c) or (pred c, c)
+                            if side == 0:
+                                if j == n - 1:
+                                    continue
+                                e = path[j + 1]
+                                if pos[e] >= i and pos[e] < i + L:
+                                    continue
+                                # ... c x ... e: x next to c
+                                other = sl if end == 0 else s0
+                                add = dxc + dist(S, other, e) - dist(S, c, e)
+                                if g1 - add > eps:
+                                    # c, then the segment starting with x
+                                    _move(path, pos, i, L, j, end == 1, buf)
+                                    done = True
+                            else:
+                                if j == 0:
+                                    continue
+                                e = path[j - 1]
+                                if pos[e] >= i and pos[e] < i + L:
+                                    continue
+                                other = sl if end == 0 else s0
+                                add = dxc + dist(S, other, e) - dist(S, c, e)
+                                if g1 - add > eps:
+                                    # e, segment ending with x, c
+                                    _move(path, pos, i, L, j - 1, end == 0, buf)
+                                    done = True
+                            if done:
+                                break
+                        if done:
+                            break
+                    if done:
+                        break
+                if done:
+                    made += 1
+                    break
+        moves += made
+        if made == 0:
+            break
+    return moves
+
+
+@njit(cache=True, nogil=True)
+def path_length(S, path):
+    s = 0.0
+    for i in range(len(path) - 1):
+        s += dist(S, path[i], path[i + 1])
+    return s
