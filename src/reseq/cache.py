@@ -201,26 +201,41 @@ def read_entry(path: str | os.PathLike, size: int | None = None) -> bytes | None
     damaged or unreadable. A successful read marks the entry as recently used.
     """
     path = Path(path)
+
+    def read(f):
+        n, step, count = _read_head(f, path, size)
+        return step, f.read(count * _DIGEST), f.read(n)
+
+    got = _open_entry(path, read)
+    if got is None or not _verified(path, *got):
+        return None
+    _touch(path)
+    return got[2]
+
+
+def _open_entry(path: Path, read):
+    """``read(f)`` on the open entry; ``None`` when it is missing, or (discarded with a warning)
+    damaged or unreadable."""
     try:
         with open(path, "rb") as f:
-            n, step, count = _read_head(f, path, size)
-            digests = f.read(count * _DIGEST)
-            payload = f.read(n)
+            return read(f)
     except FileNotFoundError:
         return None
     except _Bad as exc:
         _discard(path, str(exc))
-        return None
     except OSError as exc:
         _discard(path, f"unreadable: {exc.strerror or exc}")
-        return None
-    view = memoryview(payload)
-    for k in range(count):
+    return None
+
+
+def _verified(path: Path, step: int, digests: bytes, data: bytes) -> bool:
+    """Whether every ``step``-byte chunk of ``data`` has its digest; discards the entry if not."""
+    view = memoryview(data)
+    for k in range(len(digests) // _DIGEST):
         if hashlib.sha256(view[k * step:(k + 1) * step]).digest() != digests[k * _DIGEST:(k + 1) * _DIGEST]:
             _discard(path, "checksum mismatch")
-            return None
-    _touch(path)
-    return payload
+            return False
+    return True
 
 
 def read_range(path: str | os.PathLike, start: int, stop: int,
@@ -230,29 +245,21 @@ def read_range(path: str | os.PathLike, start: int, stop: int,
     Same contract as :func:`read_entry`. Reads aligned to the entry's chunks read nothing more.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            n, step, count = _read_head(f, path, size)
-            if not 0 <= start <= stop <= n:
-                raise ValueError(f"range {start}:{stop} outside an entry of {n} bytes")
-            c0, c1 = start // step, -(-stop // step)
-            f.seek(_HEAD.size + c0 * _DIGEST)
-            digests = f.read((c1 - c0) * _DIGEST)
-            f.seek(_HEAD.size + count * _DIGEST + c0 * step)
-            data = f.read(min(n, c1 * step) - c0 * step)
-    except FileNotFoundError:
+
+    def read(f):
+        n, step, count = _read_head(f, path, size)
+        if not 0 <= start <= stop <= n:
+            raise ValueError(f"range {start}:{stop} outside an entry of {n} bytes")
+        c0, c1 = start // step, -(-stop // step)
+        f.seek(_HEAD.size + c0 * _DIGEST)
+        digests = f.read((c1 - c0) * _DIGEST)
+        f.seek(_HEAD.size + count * _DIGEST + c0 * step)
+        return step, digests, f.read(min(n, c1 * step) - c0 * step), c0
+
+    got = _open_entry(path, read)
+    if got is None or not _verified(path, *got[:3]):
         return None
-    except _Bad as exc:
-        _discard(path, str(exc))
-        return None
-    except OSError as exc:
-        _discard(path, f"unreadable: {exc.strerror or exc}")
-        return None
-    view = memoryview(data)
-    for k in range(c1 - c0):
-        if hashlib.sha256(view[k * step:(k + 1) * step]).digest() != digests[k * _DIGEST:(k + 1) * _DIGEST]:
-            _discard(path, "checksum mismatch")
-            return None
+    step, _, data, c0 = got
     if c0 == 0:
         _touch(path)
     return data[start - c0 * step: stop - c0 * step]

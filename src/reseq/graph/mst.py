@@ -137,7 +137,14 @@ def inbetweens(D, keys: Sequence[int], *,
         if A.ndim != 2 or A.shape[0] != A.shape[1] or len(tree) != len(A) - 1:
             raise ReseqError(f"tree has {len(tree)} edges; a spanning tree of the "
                              f"{A.shape[0]} frames of D has {A.shape[0] - 1}")
-    n = len(A)
+    keys = check_keys(keys, len(A))
+    if tree is None:
+        tree = minimum_spanning_tree(A)
+    return along_tree(tree, keys, len(A), lambda path: float(A[path[:-1], path[1:]].sum()))
+
+
+def check_keys(keys: Sequence[int], n: int) -> list[int]:
+    """Key frames as indices of ``n`` frames: at least two, consecutive ones different."""
     keys = list(keys)
     if len(keys) < 2:
         raise ReseqError("in-betweens need at least two key frames")
@@ -145,11 +152,16 @@ def inbetweens(D, keys: Sequence[int], *,
     for a, b in itertools.pairwise(keys):
         if a == b:
             raise ReseqError(f"consecutive key frames must differ (frame {a} is repeated)")
-    if tree is None:
-        tree = minimum_spanning_tree(A)
+    return keys
+
+
+def along_tree(tree: Sequence[tuple[int, int, float]], keys: Sequence[int], n: int,
+               cost) -> Inbetweens:
+    """The tree paths between consecutive (checked) ``keys``, joined; ``cost(path)`` sums the
+    distances along a path (dense or sparse distances alike)."""
     segs = [np.asarray(tree_path(tree, a, b, n), dtype=np.intp)
             for a, b in itertools.pairwise(keys)]
     path = np.concatenate([segs[0]] + [s[1:] for s in segs[1:]])
     counts = np.array([len(s) - 2 for s in segs], dtype=np.intp)
-    cost = float(A[path[:-1], path[1:]].sum())
-    return Inbetweens(path=path, segments=tuple(segs), counts=counts, cost=cost, tree=tree)
+    return Inbetweens(path=path, segments=tuple(segs), counts=counts, cost=float(cost(path)),
+                      tree=list(tree))

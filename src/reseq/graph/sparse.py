@@ -431,25 +431,10 @@ def sparse_mst(SD: SparseDistances) -> list[tuple[int, int, float]]:
 
 def sparse_inbetweens(SD: SparseDistances, keys):
     """:func:`reseq.graph.inbetweens` on the MST of the candidate graph."""
-    import itertools
-
-    from .mst import Inbetweens, tree_path
-    from .tsp import _check_index
+    from .mst import along_tree, check_keys
 
     n = len(SD)
     if n < 2:
         raise ReseqError(f"D needs at least 2 frames, got {n}")
-    keys = list(keys)
-    if len(keys) < 2:
-        raise ReseqError("in-betweens need at least two key frames")
-    keys = [_check_index(k, n, "key") for k in keys]
-    for a, b in itertools.pairwise(keys):
-        if a == b:
-            raise ReseqError(f"consecutive key frames must differ (frame {a} is repeated)")
-    tree = sparse_mst(SD)
-    segs = [np.asarray(tree_path(tree, a, b, n), dtype=np.intp)
-            for a, b in itertools.pairwise(keys)]
-    path = np.concatenate([segs[0]] + [s[1:] for s in segs[1:]])
-    counts = np.array([len(s) - 2 for s in segs], dtype=np.intp)
-    return Inbetweens(path=path, segments=tuple(segs), counts=counts,
-                      cost=SD.path_cost(path), tree=tree)
+    keys = check_keys(keys, n)
+    return along_tree(sparse_mst(SD), keys, n, SD.path_cost)
