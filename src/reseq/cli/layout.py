@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -139,9 +140,12 @@ def subsequences_cmd(source: str, length: int, count: int, objective: str, overl
     targets = [os.path.join(output, name) for name in names]  # keeps a PNG folder's "/"
     files = (*(name.rstrip("/") for name in names), "index.json")
 
-    def own(entry: Path) -> bool:  # a PNG clip folder that an earlier run wrote
-        return (entry.name in files and entry.is_dir() and not entry.is_symlink()
-                and all(_is_reseq_png(f) for f in entry.iterdir()))
+    def own(entry: Path) -> bool:  # a sub-clip of an earlier run, in any format or count
+        if entry.is_symlink() or not re.fullmatch(r"clip_\d{2,}(\.mp4|\.gif)?", entry.name):
+            return False
+        if entry.is_dir():
+            return all(_is_reseq_png(f) for f in entry.iterdir())
+        return entry.suffix != "" and entry.is_file()
 
     check_output_paths([Output(out, "-o", folder=True, names=files, own=own)],
                        sources=[source], force=o["force"])
