@@ -169,6 +169,17 @@ def test_cli_subsequences_min_gap_and_overlap(run_cli, dev_clips, tmp_path):
     sets = [{f["source_index"] for f in c["frames"]} for c in doc["clips"]]
     assert all(len(a & b) <= 1 for a, b in itertools.combinations(sets, 2))
     assert len(list((tmp_path / "png" / doc["clips"][0]["file"]).glob("*.png"))) == 4
+    # --force may write over an earlier run in another format, never into a user's folder
+    r = run_cli("subsequences", str(dev_clips / "r3d_earth_a"), "--size", "64", "--length", "4",
+                "--count", "2", "-o", str(tmp_path / "png"), "--force")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "png" / "clip_01.mp4").is_file()
+    note = tmp_path / "png" / "notes.txt"
+    note.write_text("mine")
+    r = run_cli("subsequences", str(dev_clips / "r3d_earth_a"), "--size", "64", "--length", "4",
+                "-o", str(tmp_path / "png"), "--force")
+    assert r.returncode == 2 and "did not write (notes.txt)" in r.stderr
+    assert note.read_text() == "mine"
 
 
 def test_never_worse_than_greedy_with_many_ties():
