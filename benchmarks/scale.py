@@ -119,28 +119,80 @@ def _synthetic(n: int, d: int, seed: int = 0) -> np.ndarray:
     return out[perm]
 
 
-def long_video(n: int, long_edge: int) -> np.ndarray:
-    """``n`` distinct real frames: every real frame (bunny, then each dev clip, letterboxed:
-    ``frame_pool.real_frames``), then the same frames mirrored left-right, up-down and both,
-    then each of those four with the colour channels permuted (GBR, BRG, RBG, BGR, GRB):
-    24 variants, each one a copy of the whole real "video" in its order. Duplicates (frames
-    equal after resizing) are dropped."""
+#: Zooms of the long video's variants: the centre ``z`` of every frame scaled back up (a camera
+#: zoom), applied after the 24 mirror / channel-order variants.
+ZOOMS = (1.0, 0.85, 0.7, 0.55, 0.4)
+
+
+def long_video_frames(long_edge: int):
+    """Distinct real frames, as a generator: every real frame (bunny, then each dev clip,
+    letterboxed: ``frame_pool.real_frames``; 887 at 256 px), then the same frames mirrored
+    left-right, up-down and both, each of those with the colour channels permuted (GBR, BRG,
+    RBG, BGR, GRB): 24 variants; then all 24 again zoomed in (:data:`ZOOMS`: the centre 85%,
+    70%, 55%, 40% scaled back up, Lanczos): 120 variants, each one a copy of the whole real
+    "video" in its order (up to 106,440 distinct frames at 256 px).
+    Duplicates (frames equal after the transformation) are dropped."""
     from frame_pool import real_frames
+    from PIL import Image
+
     from reseq.distances import frame_hashes
 
     base, _ = real_frames(long_edge)
+    h, w = base.shape[1:3]
     seen: set[str] = set()
+    for z in ZOOMS:
+        if z == 1.0:
+            zb = base
+        else:
+            ch, cw = round(h * z), round(w * z)
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            zb = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(
+                im[y0:y0 + ch, x0:x0 + cw])).resize((w, h), Image.Resampling.LANCZOS))
+                for im in base])
+        for perm in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)):
+            for flip in (zb, zb[:, :, ::-1], zb[:, ::-1], zb[:, ::-1, ::-1]):
+                v = np.ascontiguousarray(flip[..., perm])
+                for im, hh in zip(v, frame_hashes(v)):
+                    if hh not in seen:
+                        seen.add(hh)
+                        yield im
+
+
+def long_video(n: int, long_edge: int) -> np.ndarray:
+    """The first ``n`` frames of :func:`long_video_frames` as one array."""
     out = []
-    for perm in ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)):
-        for flip in (base, base[:, :, ::-1], base[:, ::-1], base[:, ::-1, ::-1]):
-            v = np.ascontiguousarray(flip[..., perm])
-            for im, h in zip(v, frame_hashes(v)):
-                if h not in seen:
-                    seen.add(h)
-                    out.append(im)
-                    if len(out) == n:
-                        return np.stack(out)
+    for im in long_video_frames(long_edge):
+        out.append(im)
+        if len(out) == n:
+            return np.stack(out)
     raise SystemExit(f"only {len(out)} distinct frames at {long_edge} px, asked for {n}")
+
+
+def write_video(n: int, long_edge: int, path: str, fps: float = 24.0) -> None:
+    """The first ``n`` frames of :func:`long_video_frames` as an H.264 MP4 (crf 18), streamed:
+    the frames are never all in memory."""
+    import av
+
+    from reseq._util import progress
+
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=int(fps))
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        count = 0
+        for im in progress(long_video_frames(long_edge), "writing", total=n, unit="frame"):
+            if count == 0:
+                stream.height, stream.width = im.shape[:2]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(im, format="rgb24")):
+                container.mux(packet)
+            count += 1
+            if count == n:
+                break
+        for packet in stream.encode():
+            container.mux(packet)
+    if count < n:
+        raise SystemExit(f"only {count} distinct frames at {long_edge} px, asked for {n}")
+    print(f"wrote {path}: {count} frames at {long_edge} px, {fps:g} fps")
 
 
 def _stage(stage: str, spec: dict) -> dict:
@@ -242,8 +294,14 @@ def main() -> None:
         s.add_argument("--k", type=int, default=10)
         s.add_argument("--loop", action="store_true")
         s.add_argument("--dense", action="store_true", help="also the dense pipeline (quality)")
+    v = sub.add_parser("video", help="write the long real-frame video as an MP4")
+    v.add_argument("--n", type=int, default=100_000)
+    v.add_argument("--size", type=int, default=256)
+    v.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
-    if args.cmd == "accuracy":
+    if args.cmd == "video":
+        write_video(args.n, args.size, args.output)
+    elif args.cmd == "accuracy":
         accuracy(args)
     else:
         args.synthetic = args.cmd == "synthetic"

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from .errors import ReseqError
 
 __all__ = [
@@ -376,3 +378,132 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- frames on disk
+
+def spill_limit() -> int:
+    """Bytes of decoded frames kept in memory; above it, frames go to a temporary file on disk
+    (:class:`DiskArray`): a quarter of :func:`memory_limit`."""
+    return memory_limit() // 4
+
+
+def temp_dir() -> str:
+    """Where frames spilled to disk go: ``$RESEQ_TMPDIR``, else the system's temporary folder."""
+    return os.environ.get("RESEQ_TMPDIR") or tempfile.gettempdir()
+
+
+class DiskArray:
+    """Frames written one after another to an anonymous temporary file, then mapped read-only.
+
+    The file has no name (``tempfile.TemporaryFile``): it disappears when the last reference to
+    its mapping goes, even after a crash, so nothing is ever left on the user's disk. Writing
+    goes through the page cache, not this process's memory; reading through :meth:`finish`'s
+    ``np.memmap``, whose resident pages :func:`release_pages` drops (they stay in the page cache)
+    so that a pass over 10 GB of frames does not count 10 GB of resident memory.
+    """
+
+    def __init__(self, frame_shape: tuple[int, ...], expected: int = 0) -> None:
+        import shutil
+
+        self.frame_shape = tuple(int(x) for x in frame_shape)
+        self.frame_bytes = int(np.prod(self.frame_shape))
+        folder = temp_dir()
+        need = self.frame_bytes * max(expected, 1)
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        if free is not None and need > free:
+            raise ReseqError(f"keeping {format_bytes(need)} of decoded frames on disk needs that "
+                             f"much free space in {folder} (free: {format_bytes(free)}); set "
+                             "RESEQ_TMPDIR to a folder with room, or lower --size")
+        try:
+            self._file = tempfile.TemporaryFile(dir=folder, prefix="reseq-frames-")
+        except OSError as exc:
+            raise ReseqError(f"cannot create a temporary file in {folder} for the frames: "
+                             f"{os_error_message(exc)} (set RESEQ_TMPDIR)") from None
+        self.count = 0
+
+    def append(self, frames: np.ndarray) -> None:
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        if frames.shape[1:] != self.frame_shape:
+            raise ValueError(f"frame shape {frames.shape[1:]} != {self.frame_shape}")
+        try:
+            self._file.write(frames.tobytes())
+        except OSError as exc:
+            raise ReseqError(f"cannot write the frames to {temp_dir()}: "
+                             f"{os_error_message(exc)} (set RESEQ_TMPDIR to a folder with room)"
+                             ) from None
+        self.count += len(frames)
+
+    def finish(self) -> np.ndarray:
+        """The frames as a read-only ``np.memmap`` of shape ``(count, *frame_shape)``."""
+        self._file.flush()
+        arr = np.memmap(self._file, dtype=np.uint8, mode="r",
+                        shape=(self.count, *self.frame_shape))
+        self._file.close()  # the mapping keeps the (nameless) file alive
+        return arr
+
+
+def is_on_disk(arr) -> bool:
+    """Whether ``arr`` is (a view of) a file mapping such as :meth:`DiskArray.finish`'s."""
+    return _mapping(arr) is not None
+
+
+def _mapping(arr):
+    import mmap
+
+    base = arr
+    for _ in range(64):
+        if isinstance(base, mmap.mmap):
+            return base
+        nxt = getattr(base, "_mmap", None) or getattr(base, "base", None)
+        if nxt is None or nxt is base:
+            return None
+        base = nxt
+    return None
+
+
+def release_pages(arr) -> None:
+    """Drop this process's resident pages of a file-mapped array (no-op for arrays in memory):
+    the data stays on disk and in the page cache, and is read again on the next access."""
+    import mmap
+
+    m = _mapping(arr)
+    if m is not None and hasattr(m, "madvise"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # a closed mapping, or a kernel without it
+            pass
+
+
+def iter_frames(images, chunk: int = 256) -> Iterator[np.ndarray]:
+    """Iterate the frames of ``images`` (an array, possibly on disk); every ``chunk`` frames the
+    pages already read are released (:func:`release_pages`), so memory stays flat."""
+    on_disk = is_on_disk(images)
+    for i in range(len(images)):
+        yield images[i]
+        if on_disk and i % chunk == chunk - 1:
+            release_pages(images)
+    if on_disk:
+        release_pages(images)
+
+
+def take_frames(images, idx, chunk: int = 256) -> np.ndarray:
+    """``images[idx]`` (a copy): in memory for an in-memory array; for one on disk, a new
+    :class:`DiskArray`, copied in chunks, unless the result is small (a quarter of
+    :func:`spill_limit`)."""
+    idx = np.asarray(idx, dtype=np.intp).ravel()
+    if not is_on_disk(images):
+        return images[idx]
+    shape = images.shape[1:]
+    if len(idx) * int(np.prod(shape)) <= spill_limit() // 4:
+        out = images[idx]
+        release_pages(images)
+        return out
+    store = DiskArray(shape, len(idx))
+    for a in range(0, len(idx), chunk):
+        store.append(images[idx[a:a + chunk]])
+        release_pages(images)
+    return store.finish()

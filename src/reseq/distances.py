@@ -71,8 +71,10 @@ CHUNK_COLS = 8192
 
 def frame_hashes(images: np.ndarray) -> list[str]:
     """sha256 of each frame's shape and pixels (the feature cache key)."""
+    from ._util import iter_frames
+
     out = []
-    for im in images:
+    for im in iter_frames(images):
         h = hashlib.sha256(repr(im.shape).encode())
         h.update(np.ascontiguousarray(im).tobytes())
         out.append(h.hexdigest())

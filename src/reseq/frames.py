@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from ._util import DiskArray, spill_limit, take_frames
 from ._util import progress as _progress
 from .errors import ReseqError, ReseqWarning
 
@@ -94,7 +95,9 @@ Color = tuple[int, int, int]
 class Frames:
     """Frames at the working size, with one provenance label each.
 
-    ``array`` is ``(N, H, W, 3)`` uint8, what the networks see; ``labels[i]`` names frame ``i``
+    ``array`` is ``(N, H, W, 3)`` uint8, what the networks see (in memory, or, when the frames
+    would take more than a quarter of the memory limit, a read-only ``np.memmap`` of a nameless
+    temporary file: :class:`reseq._util.DiskArray`); ``labels[i]`` names frame ``i``
     as the user knows it (file name, or video frame number and time); ``source`` is where the
     frames came from. Indexing with an int, a slice, an index array or a boolean mask returns a
     :class:`Frames` subset with the matching labels.
@@ -136,7 +139,7 @@ class Frames:
             idx = [int(i) for i in arr.reshape(-1)]
         labels = [self.labels[i] for i in idx]
         sizes = None if self.native_sizes is None else [self.native_sizes[i] for i in idx]
-        return Frames(self.array[idx], labels, self.source, sizes)
+        return Frames(take_frames(self.array, idx), labels, self.source, sizes)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.array)
@@ -363,6 +366,7 @@ class _Assembler:
         self.target: tuple[int, int] | None = None
         self.first_native: tuple[int, int] | None = None
         self.arrays: list[np.ndarray] = []
+        self.disk: DiskArray | None = None  # the frames, once they outgrow memory
         self.labels: list[str] = []
         self.native: list[tuple[int, int]] = []
         self.failed: list[tuple[str, BaseException]] = []
@@ -421,6 +425,8 @@ class _Assembler:
 
         self.frame_bytes = target[0] * target[1] * 3
         n = max(self.expected or 1, 1)
+        if n * self.frame_bytes > spill_limit():  # they will go to a temporary file on disk
+            return
         check_memory(2 * n * self.frame_bytes + self.frame_bytes,
                      f"{n:,} frame{'s' if n > 1 else ''} at {target[0]}x{target[1]} px")
 
@@ -429,15 +435,18 @@ class _Assembler:
             self.failed.append((label, result))
             return
         array, native = result
-        if 2 * (len(self.arrays) + 1) * self.frame_bytes > self.limit:  # a longer source
-            from ._util import check_memory
-
-            check_memory(2 * (len(self.arrays) + 1) * self.frame_bytes,
-                         f"more than {len(self.arrays):,} frames at "
-                         f"{self.target[0]}x{self.target[1]} px")
+        if self.disk is None and (len(self.arrays) + 1) * self.frame_bytes > spill_limit():
+            # more frames than memory should hold: to a nameless temporary file from here on
+            self.disk = DiskArray(array.shape, max(self.expected or 0, len(self.arrays) + 1))
+            for a in range(0, len(self.arrays), 256):
+                self.disk.append(np.stack(self.arrays[a:a + 256]))
+            self.arrays = []
         if native != self.first_native:
             self.letterboxed += 1
-        self.arrays.append(array)
+        if self.disk is not None:
+            self.disk.append(array[None])
+        else:
+            self.arrays.append(array)
         self.native.append(native)
         self.labels.append(label)
 
@@ -447,19 +456,20 @@ class _Assembler:
             self._store(label, future.result())
 
     def __len__(self) -> int:
-        return len(self.arrays) + len(self._pending)
+        return len(self.arrays) + len(self._pending) + (self.disk.count if self.disk else 0)
 
     def finish(self) -> None:
         self._drain()
 
     def result(self, source: str) -> Frames:
         self._drain()
-        if len(self.arrays) < 2:
-            raise ReseqError(f"{source}: need at least 2 frames, got {len(self.arrays)}")
+        if len(self.labels) < 2:
+            raise ReseqError(f"{source}: need at least 2 frames, got {len(self.labels)}")
         if self.letterboxed:
             logger.info("%s: %d frames of other sizes letterboxed to %dx%d", source,
                         self.letterboxed, *self.target)
-        return Frames(np.stack(self.arrays), self.labels, source, self.native)
+        array = self.disk.finish() if self.disk is not None else np.stack(self.arrays)
+        return Frames(array, self.labels, source, self.native)
 
 
 # --------------------------------------------------------------------------- sources

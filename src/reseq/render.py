@@ -130,7 +130,12 @@ def _is_reseq_png(path: Path) -> bool:
 
 
 def _bar(images: np.ndarray, desc: str):
-    return progress(images, desc, total=len(images), enabled=len(images) >= 100, unit="frame")
+    """The frames with a progress bar; frames kept on disk are read without piling up in memory
+    (:func:`reseq._util.iter_frames`)."""
+    from ._util import iter_frames
+
+    return progress(iter_frames(images), desc, total=len(images), enabled=len(images) >= 100,
+                    unit="frame")
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -230,9 +235,7 @@ def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int
     import av
 
     h, w = images.shape[1:3]
-    pad_h, pad_w = h % 2, w % 2
-    if pad_h or pad_w:  # yuv420p needs even sizes: repeat the last row/column
-        images = np.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sizes: repeat the last row/column
     with atomic_path(path, force) as tmp, _av_errors(path):
         with av.open(str(tmp), mode="w", format=_CONTAINERS[path.suffix.lower()]) as container:
             stream = container.add_stream("libx264", rate=_fps_fraction(fps))
@@ -241,6 +244,8 @@ def _write_mp4(path: Path, images: np.ndarray, fps: float, force: bool, crf: int
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "veryfast"}  # 3.6x faster than medium here
             for img in _bar(images, "writing MP4"):
+                if pad_h or pad_w:
+                    img = np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
                 for packet in stream.encode(frame):
                     container.mux(packet)

@@ -65,6 +65,7 @@ import numpy as np
 
 from . import cache as _cache
 from ._util import progress as _progress
+from ._util import release_pages
 from .errors import ReseqError
 
 __all__ = [
@@ -234,6 +235,7 @@ def sketch(frames, net: str = "alex", d: int = DEFAULT_D, seed: int = 0, *,
     if todo and scheduler is None:
         for k in _progress(todo, desc, total=len(todo), enabled=progress, unit="shard"):
             part = _shard_sketch(images[shards[k]], net, d, seed, device, BATCH)
+            release_pages(images)  # frames kept on disk: read once, not held
             out[k * SHARD:k * SHARD + len(part)] = part
             if files[k] is not None:
                 wrote = _cache.put(files[k], part) or wrote

@@ -193,7 +193,7 @@ class _Run:
                           + f", loaded in {time.perf_counter() - t:.1f} s")
         if len(frames) < 2:
             raise ReseqError(f"{self.source}: need at least 2 frames, got {len(frames)}")
-        self.check_memory(len(frames), frames.width, frames.height)
+        self.check_memory(frames)
         resolved: dict[str, Any] = {}
         for name, value in (keys or {}).items():
             if value is None:
@@ -232,16 +232,22 @@ class _Run:
         self.frames, self.D, self.src = frames, D, src
         return resolved
 
-    def check_memory(self, n: int, w: int, h: int) -> None:
-        """The N x N matrices and the output frames must fit, before the distances start."""
-        from .._util import check_memory
+    def check_memory(self, frames) -> None:
+        """The N x N matrices and the output frames must fit, before the distances start (an
+        output of frames kept on disk goes to disk too)."""
+        from .._util import check_memory, is_on_disk
+
+        n, w, h = len(frames), frames.width, frames.height
 
         if _use_sparse(self.opts, n):  # sketches (d = 1024 float32) and k = 10 neighbour lists
             check_memory(n * (1024 * 4 + 2 * 10 * 24), f"the sketches of {n:,} frames")
         else:
             check_memory(3 * 8 * n * n, f"the {n:,} x {n:,} distance matrix")
         m = self.out_frames(n) if self.out_frames is not None else n
-        check_memory(m * (2 * w * h * 3 + 600), f"an output of {m:,} frames at {w}x{h}")
+        if is_on_disk(frames.array):  # the output's frames go to disk as well
+            check_memory(m * 600, f"an output of {m:,} frames")
+        else:
+            check_memory(m * (2 * w * h * 3 + 600), f"an output of {m:,} frames at {w}x{h}")
 
     def remove_outliers(self, k: int, quantile: float) -> None:
         from ..graph import outliers
@@ -286,12 +292,13 @@ class _Run:
     def write(self, seq: np.ndarray, closed: bool, title: str,
               more: list[tuple[Path | str, str]] | None = None) -> None:
         """Write the sequence ``seq`` (working indices) and print the summary."""
+        from .._util import take_frames
         from ..render import contact_sheet, output_kind, write_sequence
 
         o = self.opts
         seq = np.asarray(seq, dtype=int)
         labels = [self.frames.labels[i] for i in seq]
-        images = self.frames.array[seq]
+        images = take_frames(self.frames.array, seq)
         steps = self.steps(seq, closed)
         dists: list[float | None] = [float(s) for s in steps]
         if not closed:
