@@ -270,31 +270,35 @@ def kendall(args) -> None:
             for clip, _ in loaded:
                 res, x, perm, start, end, D, path = dense[clip.name]
                 SD = knn_graph(sketch(x, d=d, seed=0, device=args.device, progress=False), 10)
+                whole = None
                 for mode in modes:
                     if mode == "sparse":  # what reseq.graph.order does with a SparseDistances
-                        sp_path = ev._hamiltonian(SD, start, end, args.seed)
+                        sp_path = whole = ev._hamiltonian(SD, start, end, args.seed)
                     else:
                         sp_path = np.asarray(sparse_order(SD, start, end, seed=args.seed,
                                                           window=args.window).order)
                     tau, cost, _ = ev.score_path(D, perm, sp_path)
                     same = bool(np.array_equal(sp_path, path))
-                    rows[mode].append((res.tau, tau, same))
+                    windowed = mode != "sparse" and len(x) > args.window
+                    rows[mode].append((res.tau, tau, same, windowed,
+                                       bool(np.array_equal(sp_path, whole))))
                     if not same:
                         diffs.append((every, d, mode, clip.name, len(x), res.tau, tau,
                                       res.cost_found, cost, cost / res.cost_found - 1))
                 print(".", end="", file=sys.stderr, flush=True)
             for mode in modes:
-                td, ts, same = (np.array(c) for c in zip(*rows[mode]))
+                td, ts, same, windowed, as_whole = (np.array(c) for c in zip(*rows[mode]))
                 table.append((every, d, mode, len(td), td.mean(), ts.mean(),
                               ts.mean() - td.mean(), int((td == 0).sum()), int((ts == 0).sum()),
-                              int(same.sum())))
+                              int(same.sum()), int(windowed.sum()), int(as_whole.sum())))
     print()
     print("| K | d | path | clips | mean tau dense | mean tau sparse | difference | perfect dense "
-          "| perfect sparse | same order |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for k, d, mode, n, td, ts, diff, pd, ps, same in table:
+          "| perfect sparse | same order as dense | windowed (n > window) | same as sparse |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for k, d, mode, n, td, ts, diff, pd, ps, same, win, whole in table:
+        extra = "- | -" if mode == "sparse" else f"{win} | {whole}/{n}"
         print(f"| {k} | {d} | {mode} | {n} | {td:.4f} | {ts:.4f} | {diff:+.4f} | {pd} | {ps} "
-              f"| {same}/{n} |")
+              f"| {same}/{n} | {extra} |")
     print()
     print("Clips whose order differs (cost on the exact matrix; excess = sparse / dense - 1):")
     print()

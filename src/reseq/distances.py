@@ -36,7 +36,8 @@ for the duration; float64 for ``l2``) and added into a float64 Gram matrix that 
 GPU (8 N^2 bytes there) until the end. The result differs from the CPU's only by the float32
 GEMM's summation order: both are float32 products of the same numbers accumulated in float64,
 so they agree to float32 GEMM rounding (``benchmarks/distance_matrix.py --gram`` prints the
-largest difference from the CPU's matrix and from a float64 reference per device). Apple's
+largest difference from the CPU's matrix and from a float64 reference per device; on the CPU,
+300 real frames at 256 px: 9.5e-8 from float64, 1.2e-7 of the median distance). Apple's
 ``"mps"`` has no float64: float32 chunks multiply on the GPU and each product is added into the
 float64 matrix on the CPU (same precision as CUDA; one N x N copy back per chunk), while float64
 chunks (``l2``) multiply on the CPU. ``device="cpu"`` (the default of the Python functions) is
