@@ -170,7 +170,7 @@ def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: in
                 t = torch.from_numpy(sub)
                 if acc is not None:
                     t = t.to(device)
-                    acc += torch.mm(t, t.T).to(torch.float64)
+                    acc += torch.mm(t, t.T)  # float32 product, float64 sum (no copy)
                 elif device == "mps" and sub.dtype == np.float32:
                     t = t.to(device)
                     gram += torch.mm(t, t.T).cpu().numpy()
