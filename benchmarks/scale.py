@@ -333,7 +333,7 @@ def main() -> None:
     kd.add_argument("--every", type=int, nargs="+", default=[1, 2, 3])
     kd.add_argument("--d", type=int, nargs="+", default=[256, 1024])
     kd.add_argument("--seed", type=int, default=0)
-    kd.add_argument("--window", type=int, default=20,
+    kd.add_argument("--window", type=int, default=8,
                     help="also sparse_order with this window (0: not)")
     kd.add_argument("--device", default="cpu")
     args = ap.parse_args()
