@@ -9,6 +9,13 @@ Each configuration runs in a fresh process so peak RSS is its own.
     .venv/bin/python benchmarks/distance_matrix.py                 # the table of the issue
     .venv/bin/python benchmarks/distance_matrix.py --quick         # N = 50 only
     .venv/bin/python benchmarks/distance_matrix.py --config 2000:alex --config 1000:vgg
+    .venv/bin/python benchmarks/distance_matrix.py --gram --n 1000 --size 256   # per device
+
+``--gram``: the Gram stage alone (:func:`reseq.distances.squared_euclidean` on the in-memory
+LPIPS embedding of N real frames, AlexNet), on every device torch sees here (cpu, then cuda and
+mps when present): best-of-3 time, GFLOP/s, and the largest difference from the CPU's matrix
+and from a float64 reference (same chunks multiplied in float64), absolute and relative to the
+median distance.
 """
 
 from __future__ import annotations
@@ -71,6 +78,46 @@ def run_one(n: int, net: str, pairs: int, budget_gb: float) -> dict:
     }
 
 
+def gram_table(n: int, size: int, repeats: int = 3) -> None:
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from frame_pool import frame_pool
+    from reseq.distances import squared_euclidean
+    from reseq.features import lpips_embedding
+
+    frames = frame_pool(n, size)
+    emb = np.concatenate([lpips_embedding(frames[s:s + 16], "alex", device="auto")
+                          for s in range(0, n, 16)])
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+        ["mps"] if getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available() else [])
+    ref = squared_euclidean(emb.astype(np.float64))
+    med = float(np.median(ref[np.triu_indices(n, 1)]))
+    flops = 2 * n * n * emb.shape[1]
+    print(f"Gram stage: N = {n} real frames at {size} px, LPIPS/alex embedding {emb.shape[1]} "
+          f"float32 columns ({flops / 1e9:.0f} GFLOP), best of {repeats}; median distance "
+          f"{med:.4g}; torch {torch.__version__}"
+          + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    print("| device | Gram s | GFLOP/s | max abs diff vs cpu | max abs diff vs float64 "
+          "| / median distance |")
+    print("|---|---|---|---|---|---|")
+    cpu = None
+    for dev in devices:
+        squared_euclidean(emb[:8], device=dev)  # warm-up (CUDA context, kernels)
+        best, D = float("inf"), None
+        for _ in range(repeats):
+            if dev == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            D = squared_euclidean(emb, device=dev)
+            best = min(best, time.perf_counter() - t0)
+        cpu = D if cpu is None else cpu
+        err = float(np.abs(D - ref).max())
+        print(f"| {dev} | {best:.3f} | {flops / best / 1e9:.1f} | {np.abs(D - cpu).max():.2e} "
+              f"| {err:.2e} | {err / med:.2e} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", action="append", help="N:net, repeatable")
@@ -79,7 +126,13 @@ def main() -> None:
     ap.add_argument("--memory", type=float, default=4.0, help="memory budget in GB")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--gram", action="store_true", help="the Gram stage per device (see above)")
+    ap.add_argument("--n", type=int, default=1000, help="--gram: frames")
+    ap.add_argument("--size", type=int, default=256, help="--gram: long edge in pixels")
     args = ap.parse_args()
+    if args.gram:
+        gram_table(args.n, args.size)
+        return
     if args.one:
         n, net = args.one.split(":")
         print(json.dumps(run_one(int(n), net, args.pairs, args.memory)))

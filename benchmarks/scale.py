@@ -6,6 +6,8 @@
     PYTHONPATH=src python benchmarks/scale.py stages --n 5000 --size 64
     # the sequencing stage alone on synthetic video-like sketches (random walks with shot cuts)
     PYTHONPATH=src python benchmarks/scale.py synthetic --n 100000 --d 256
+    # the dev-clip evaluation (reseq evaluate's protocol): mean Kendall tau, dense vs sparse
+    PYTHONPATH=src python benchmarks/scale.py kendall --size 256 --every 1 2 3 --d 256 1024
 
 ``accuracy``: the LPIPS embedding of every frame is computed once; the exact matrix is its Gram
 matrix (:func:`reseq.distances.squared_euclidean`), the sketches are the embedding times
@@ -132,9 +134,9 @@ def long_video_frames(long_edge: int):
     70%, 55%, 40% scaled back up, Lanczos): 120 variants, each one a copy of the whole real
     "video" in its order (up to 106,440 distinct frames at 256 px).
     Duplicates (frames equal after the transformation) are dropped."""
-    from frame_pool import real_frames
     from PIL import Image
 
+    from frame_pool import real_frames
     from reseq.distances import frame_hashes
 
     base, _ = real_frames(long_edge)
@@ -277,6 +279,89 @@ def stages(args) -> None:
                   f"{json.dumps(notes) if notes else ''} |", flush=True)
 
 
+# ------------------------------------------------------------------------- kendall (dev clips)
+
+def kendall(args) -> None:
+    """The evaluation protocol (``reseq evaluate``: non-cyclic dev clips, every K-th frame,
+    shuffled, ends given, Kendall tau distance), dense exact LPIPS against the sparse path."""
+    from reseq.distances import distance_matrix
+    from reseq.evaluate import protocol as ev
+    from reseq.graph.knn import knn_graph
+    from reseq.graph.sparse import sparse_order
+    from reseq.sketches import sketch
+
+    clips = ev.read_corpus(args.corpus)
+    modes = ["sparse"] + ([f"window={args.window}"] if args.window else [])
+    print(f"{len(clips)} non-cyclic clips of {args.corpus}, --size {args.size}, seed {args.seed};"
+          f" dense = the evaluation's lpips-alex row; sparse = sketch(d) -> knn_graph(k=10) -> "
+          f"order(SD, start, end)" + (f"; window={args.window}: sparse_order(..., "
+                                     f"window={args.window}) (greedy, local search, "
+                                     f"arrange_segments, windows) on clips longer than "
+                                     f"{args.window}" if args.window else ""))
+    table, diffs = [], []
+    for every in args.every:
+        loaded = []
+        for clip in clips:
+            array = ev._load_clip(clip, every, args.size)
+            if len(array) >= 4:  # evaluate_corpus skips shorter clips
+                loaded.append((clip, array))
+        dense = {}
+        for clip, array in loaded:
+            (res,), _ = ev.evaluate_frames(clip, array, ["lpips-alex"], seed=args.seed)
+            n = len(array)
+            perm = ev._shuffle(clip.name, n, args.seed)  # as evaluate_frames shuffles
+            x = np.ascontiguousarray(array[perm])
+            inv = np.argsort(perm)
+            start, end = int(inv[0]), int(inv[-1])
+            D = distance_matrix(x, progress=False)  # the same matrix (from the matrix cache)
+            path = ev._hamiltonian(D, start, end, args.seed)
+            assert ev.score_path(D, perm, path)[0] == res.tau
+            dense[clip.name] = (res, x, perm, start, end, D, path)
+        for d in args.d:
+            rows: dict[str, list] = {mode: [] for mode in modes}
+            for clip, _ in loaded:
+                res, x, perm, start, end, D, path = dense[clip.name]
+                SD = knn_graph(sketch(x, d=d, seed=0, device=args.device, progress=False), 10)
+                whole = None
+                for mode in modes:
+                    if mode == "sparse":  # what reseq.graph.order does with a SparseDistances
+                        sp_path = whole = ev._hamiltonian(SD, start, end, args.seed)
+                    else:
+                        sp_path = np.asarray(sparse_order(SD, start, end, seed=args.seed,
+                                                          window=args.window).order)
+                    tau, cost, _ = ev.score_path(D, perm, sp_path)
+                    same = bool(np.array_equal(sp_path, path))
+                    windowed = mode != "sparse" and len(x) > args.window
+                    rows[mode].append((res.tau, tau, same, windowed,
+                                       bool(np.array_equal(sp_path, whole))))
+                    if not same:
+                        diffs.append((every, d, mode, clip.name, len(x), res.tau, tau,
+                                      res.cost_found, cost, cost / res.cost_found - 1))
+                print(".", end="", file=sys.stderr, flush=True)
+            for mode in modes:
+                td, ts, same, windowed, as_whole = (np.array(c) for c in zip(*rows[mode]))
+                table.append((every, d, mode, len(td), td.mean(), ts.mean(),
+                              ts.mean() - td.mean(), int((td == 0).sum()), int((ts == 0).sum()),
+                              int(same.sum()), int(windowed.sum()), int(as_whole.sum())))
+    print()
+    print("| K | d | path | clips | mean tau dense | mean tau sparse | difference | perfect dense "
+          "| perfect sparse | same order as dense | windowed (n > window) | same as sparse |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for k, d, mode, n, td, ts, diff, pd, ps, same, win, whole in table:
+        extra = "- | -" if mode == "sparse" else f"{win} | {whole}/{n}"
+        print(f"| {k} | {d} | {mode} | {n} | {td:.4f} | {ts:.4f} | {diff:+.4f} | {pd} | {ps} "
+              f"| {same}/{n} | {extra} |")
+    print()
+    print("Clips whose order differs (cost on the exact matrix; excess = sparse / dense - 1):")
+    print()
+    print("| K | d | path | clip | frames | tau dense | tau sparse | cost dense | cost sparse "
+          "| excess |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for k, d, mode, name, n, td, ts, cd, cs, ex in diffs:
+        print(f"| {k} | {d} | {mode} | {name} | {n} | {td:.4f} | {ts:.4f} | {cd:.5g} | {cs:.5g} "
+              f"| {ex:+.4%} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -298,11 +383,22 @@ def main() -> None:
     v.add_argument("--n", type=int, default=100_000)
     v.add_argument("--size", type=int, default=256)
     v.add_argument("-o", "--output", required=True)
+    kd = sub.add_parser("kendall", help="dev-clip evaluation: dense vs sparse Kendall tau")
+    kd.add_argument("--corpus", default=str(HERE.parent.parent / "shared" / "dev-clips"))
+    kd.add_argument("--size", type=int, default=256)
+    kd.add_argument("--every", type=int, nargs="+", default=[1, 2, 3])
+    kd.add_argument("--d", type=int, nargs="+", default=[256, 1024])
+    kd.add_argument("--seed", type=int, default=0)
+    kd.add_argument("--window", type=int, default=8,
+                    help="also sparse_order with this window (0: not)")
+    kd.add_argument("--device", default="cpu")
     args = ap.parse_args()
     if args.cmd == "video":
         write_video(args.n, args.size, args.output)
     elif args.cmd == "accuracy":
         accuracy(args)
+    elif args.cmd == "kendall":
+        kendall(args)
     else:
         args.synthetic = args.cmd == "synthetic"
         stages(args)

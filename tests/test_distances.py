@@ -167,3 +167,44 @@ def test_cli_writes_matrix_and_labels(run_cli, dev_clips, tmp_path):
     assert again.returncode != 0 and "--force" in again.stderr and "Traceback" not in again.stderr
     bad = run_cli("distances", tmp_path / "missing", "-o", tmp_path / "x.npy")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def _available(device: str) -> bool:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def test_gram_on_cpu_explicitly_is_the_default_bit_for_bit(kenney):
+    # device="cpu" is the arithmetic of the default, whatever the route (in memory, streamed)
+    frames = kenney[:5]
+    for metric, budget in (("lpips", dmod.DEFAULT_BUDGET), ("lpips", 2**20), ("l2", 2**20)):
+        ref = distance_matrix(frames, metric=metric, cache=False, progress=False,
+                              memory_budget=budget)
+        got = distance_matrix(frames, metric=metric, cache=False, progress=False,
+                              memory_budget=budget, device="cpu")
+        assert np.array_equal(got, ref), metric
+    x = np.random.default_rng(1).normal(size=(9, 20000)).astype(np.float32)  # three chunks
+    assert np.array_equal(squared_euclidean(x, device="cpu"), squared_euclidean(x))
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_gram_on_an_unavailable_device_is_a_clear_error(kenney, device, run_cli, dev_clips,
+                                                        tmp_path):
+    if _available(device):
+        pytest.skip(f"{device} is available here")
+    x = np.random.default_rng(0).normal(size=(4, 10))
+    with pytest.raises(ReseqError, match=f"--device {device}"):
+        squared_euclidean(x, device=device)
+    with pytest.raises(ReseqError, match=f"--device {device}"):  # l2: no network, only the Gram
+        distance_matrix(kenney[:3], metric="l2", cache=False, progress=False, device=device)
+    with pytest.raises(ReseqError, match="unknown device"):
+        squared_euclidean(x, device="tpu")
+    out = tmp_path / "D.npy"
+    res = run_cli("distances", dev_clips / "cyc_kenney_zombie_walk", "--size", "96", "--metric",
+                  "l2", "--no-cache", "--device", device, "-o", out)
+    assert res.returncode != 0 and not out.exists()
+    assert res.stderr.count("\n") == 1 and f"--device {device}" in res.stderr, res.stderr

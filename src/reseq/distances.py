@@ -29,6 +29,20 @@ in-memory and the streamed route do the same arithmetic on the same numbers and 
 matrix, bit for bit (each chunk is copied to a 64-byte aligned buffer, as MKL's results may
 depend on alignment).
 
+Device. ``device="cuda"`` (or ``"auto"`` with a CUDA GPU) multiplies the chunks on the GPU: each
+chunk is read, masked and centred on the CPU exactly as above, copied over, multiplied in its
+own precision (float32 with TF32 off, i.e. ``torch.set_float32_matmul_precision("highest")``
+for the duration; float64 for ``l2``) and added into a float64 Gram matrix that stays on the
+GPU (8 N^2 bytes there) until the end. The result differs from the CPU's only by the float32
+GEMM's summation order: both are float32 products of the same numbers accumulated in float64,
+so they agree to float32 GEMM rounding (``benchmarks/distance_matrix.py --gram`` prints the
+largest difference from the CPU's matrix and from a float64 reference per device; on the CPU,
+300 real frames at 256 px: 9.5e-8 from float64, 1.2e-7 of the median distance). Apple's
+``"mps"`` has no float64: float32 chunks multiply on the GPU and each product is added into the
+float64 matrix on the CPU (same precision as CUDA; one N x N copy back per chunk), while float64
+chunks (``l2``) multiply on the CPU. ``device="cpu"`` (the default of the Python functions) is
+the arithmetic above, bit for bit.
+
 >>> import numpy as np
 >>> x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
 >>> D = distance_matrix(x, metric="l2", progress=False)
@@ -114,7 +128,8 @@ def _aligned_copy(x: np.ndarray) -> np.ndarray:
 
 def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: int,
                    block_cols: int, show: bool = False, desc: str = "distances",
-                   center: bool = True, kept: np.ndarray | None = None) -> np.ndarray:
+                   center: bool = True, kept: np.ndarray | None = None,
+                   device: str = "cpu") -> np.ndarray:
     """Squared Euclidean distances of n vectors whose columns come in blocks.
 
     ``read_block(a, b)`` returns the columns ``a:b`` of the embedding (float32 or float64), or,
@@ -123,29 +138,56 @@ def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: in
     least one). Each chunk is centred (distances do not change, cancellation does; skip with
     ``center=False`` when the data already are) and multiplied in its own precision; the Gram
     matrix accumulates in float64. The chunks are the same whatever ``block_cols``, and so is
-    the result, bit for bit.
+    the result, bit for bit. ``device`` (``"cpu"``, ``"auto"``, ``"cuda"``, ``"mps"``) is where
+    the chunks are multiplied (see the module doc for the precision).
     Returns a symmetric, non-negative float64 matrix with an exact zero diagonal.
     """
     import torch  # imported here: a matrix read from the cache needs no torch
 
+    from .features import resolve_device
+
+    device = resolve_device(device)
     ends = None if kept is None else np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
     block_cols = max(1, int(block_cols) // CHUNK_COLS) * CHUNK_COLS
     gram = np.zeros((n, n), dtype=np.float64)
-    starts = range(0, dim, block_cols)
-    for a in progress(starts, desc, total=len(starts), enabled=show and len(starts) > 1, unit="block"):
-        b = min(dim, a + block_cols)
-        block = read_block(a, b)
-        for s in range(a, b, CHUNK_COLS):
-            e = min(b, s + CHUNK_COLS)
-            lo, hi = (s - a, e - a) if ends is None else (ends[s] - ends[a], ends[e] - ends[a])
-            if hi <= lo:
-                continue
-            sub = _aligned_copy(block[:, lo:hi])
-            if center:
-                sub -= sub.mean(axis=0, dtype=np.float64).astype(sub.dtype)
-            t = torch.from_numpy(sub)
-            gram += torch.mm(t, t.T).numpy()
-        del block
+    precision = torch.get_float32_matmul_precision()
+    if device != "cpu":
+        torch.set_float32_matmul_precision("highest")  # no TF32: float32 products, as on CPU
+    try:
+        # CUDA: the float64 sum stays on the device; mps has none: its products are summed here
+        acc = torch.zeros((n, n), dtype=torch.float64, device=device) if device == "cuda" else None
+        starts = range(0, dim, block_cols)
+        for a in progress(starts, desc, total=len(starts), enabled=show and len(starts) > 1,
+                          unit="block"):
+            b = min(dim, a + block_cols)
+            block = read_block(a, b)
+            for s in range(a, b, CHUNK_COLS):
+                e = min(b, s + CHUNK_COLS)
+                lo, hi = (s - a, e - a) if ends is None else (ends[s] - ends[a], ends[e] - ends[a])
+                if hi <= lo:
+                    continue
+                sub = _aligned_copy(block[:, lo:hi])
+                if center:
+                    sub -= sub.mean(axis=0, dtype=np.float64).astype(sub.dtype)
+                t = torch.from_numpy(sub)
+                if acc is not None:
+                    t = t.to(device)
+                    acc += torch.mm(t, t.T)  # float32 product, float64 sum (no copy)
+                elif device == "mps" and sub.dtype == np.float32:
+                    t = t.to(device)
+                    gram += torch.mm(t, t.T).cpu().numpy()
+                else:  # the CPU (and float64 chunks with mps)
+                    gram += torch.mm(t, t.T).numpy()
+            del block
+        if acc is not None:
+            gram = acc.cpu().numpy()
+            del acc
+    except torch.cuda.OutOfMemoryError:
+        raise ReseqError(f"the GPU ran out of memory for the {n:,} x {n:,} Gram matrix; use "
+                         "--device cpu") from None
+    finally:
+        if device != "cpu":
+            torch.set_float32_matmul_precision(precision)
     sq = np.diag(gram).copy()
     dist = sq[:, None] + sq[None, :] - 2.0 * gram
     dist = 0.5 * (dist + dist.T)
@@ -154,10 +196,12 @@ def gram_distances(read_block: Callable[[int, int], np.ndarray], n: int, dim: in
     return dist
 
 
-def squared_euclidean(x: np.ndarray, memory_budget: int = DEFAULT_BUDGET) -> np.ndarray:
+def squared_euclidean(x: np.ndarray, memory_budget: int = DEFAULT_BUDGET,
+                      device: str = "cpu") -> np.ndarray:
     """Squared Euclidean distance matrix of the rows of ``x``, via Gram blocks.
 
-    float64 input is multiplied in float64; anything else in float32.
+    float64 input is multiplied in float64; anything else in float32; ``device``: where (see
+    :func:`gram_distances`).
 
     >>> squared_euclidean(np.array([[0.0, 0.0], [3.0, 4.0]])).tolist()
     [[0.0, 25.0], [25.0, 0.0]]
@@ -166,7 +210,8 @@ def squared_euclidean(x: np.ndarray, memory_budget: int = DEFAULT_BUDGET) -> np.
     n, dim = x.shape
     dtype = np.float64 if x.dtype == np.float64 else np.float32  # float64 input stays exact
     block_cols = max(1, int(memory_budget // 4 // (np.dtype(dtype).itemsize * max(n, 1))))
-    return gram_distances(lambda a, b: x[:, a:b].astype(dtype, copy=True), n, dim, block_cols)
+    return gram_distances(lambda a, b: x[:, a:b].astype(dtype, copy=True), n, dim, block_cols,
+                          device=device)
 
 
 class _FeatureStore:
@@ -268,7 +313,7 @@ class _FeatureStore:
             if data is None:  # damaged or evicted meanwhile: compute this frame again
                 from . import features as _feat
 
-                row = _feat.normalized_features(self.images[i:i + 1], self.net)[0]
+                row = _feat.normalized_features(self.images[i:i + 1], self.net, self.device)[0]
                 self._write(i, row)
                 out[i] = row[a:b]
             else:
@@ -305,8 +350,10 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         Keep deep features and the matrix on disk for later runs (default: on, unless
         ``RESEQ_NO_CACHE`` is set).
     device : {"cpu", "auto", "cuda", "mps"}
-        Where the networks run (:func:`reseq.features.resolve_device`; features agree with the
-        CPU's to float32 rounding).
+        Where the networks run and the Gram matrix is multiplied
+        (:func:`reseq.features.resolve_device`; features agree with the CPU's to float32
+        rounding, the matrix to float32 GEMM rounding: see the module doc). A matrix read from
+        the cache is the one first computed, on whichever device.
     stats : dict, optional
         Filled with timings and sizes: ``features_s``, ``matrix_s``, ``distinct``, ``dim`` (columns
         multiplied), ``gemm_flops``, ``streamed`` (features read from disk in blocks),
@@ -346,7 +393,7 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
         # float64 here: pixels are cheap, and the square root magnifies the rounding of small
         # squared distances (float32 was off by ~2e-5 between near-identical frames)
         dsq = gram_distances(lambda a, b: flat[:, a:b] / 255.0, m, flat.shape[1], block_cols,
-                             show, "distances (l2)")
+                             show, "distances (l2)", device=device)
         dist = np.sqrt(dsq)
         info.update(matrix_s=time.perf_counter() - t0, dim=flat.shape[1],
                     gemm_flops=2 * m * m * flat.shape[1])
@@ -360,12 +407,12 @@ def distance_matrix(frames, metric: str = "lpips", net: str = "alex", *,
             if store.in_memory:
                 arr, ends = store.array, np.concatenate([[0], np.cumsum(store.keep)])
                 dist = gram_distances(lambda a, b: arr[:, ends[a]:ends[b]], m, store.dim,
-                                      store.dim, show, desc, kept=store.keep)
+                                      store.dim, show, desc, kept=store.keep, device=device)
             else:
                 # blocks of raw columns: ~15% of the budget (read buffer + masked copy)
                 block_cols = max(1, int(memory_budget * 0.15 // (4 * m)))
                 dist = gram_distances(store.read, m, store.dim, block_cols, show, desc,
-                                      kept=store.keep)
+                                      kept=store.keep, device=device)
             info.update(matrix_s=time.perf_counter() - t0, dim=store.kept,
                         gemm_flops=2 * m * m * store.kept, streamed=not store.in_memory)
             wrote = store.wrote

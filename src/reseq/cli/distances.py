@@ -38,9 +38,14 @@ __all__ = ["distances_cmd"]
               help="Memory budget for features in GB; larger sets stream through disk.")
 @click.option("--no-cache", is_flag=True, help="Do not keep deep features on disk for reuse.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
+              show_default=True,
+              help="Where the networks run and the Gram matrix is multiplied (auto: a GPU when "
+                   "there is one; equal to the CPU's to float32 rounding).")
 def distances_cmd(source: str, output: str, metric: str, net: str, size: int | None,
                   upscale: bool, every: int, start_time: float | None, end_time: float | None,
-                  max_frames: int | None, memory: float, no_cache: bool, force: bool) -> None:
+                  max_frames: int | None, memory: float, no_cache: bool, force: bool,
+                  device: str = "auto") -> None:
     """Write the distance matrix of SOURCE's frames (float64 .npy, rows in frame order)."""
     from .._util import Output, atomic_path, check_memory, check_output_paths
     from ..distances import distance_matrix
@@ -60,7 +65,7 @@ def distances_cmd(source: str, output: str, metric: str, net: str, size: int | N
     try:
         dist = distance_matrix(frames, metric=metric, net=net,
                                memory_budget=int(memory * 1024**3),
-                               cache=False if no_cache else None)
+                               cache=False if no_cache else None, device=device)
     except ReseqError as exc:
         if ("too small" in str(exc) and not upscale and size is not None
                 and max(frames.width, frames.height) < size):

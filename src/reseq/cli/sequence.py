@@ -83,7 +83,8 @@ def _frame_options(f):
                           "(default: $RESEQ_DASK_SCHEDULER, else in this process)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
                      default="auto", show_default=True,
-                     help="Where the networks run (auto: a GPU when there is one)."),
+                     help="Where the networks run and the Gram matrix is multiplied (auto: a "
+                          "GPU when there is one)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
