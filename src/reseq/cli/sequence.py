@@ -213,6 +213,11 @@ class _Run:
                               + ("--sparse" if o.get("sparse") else
                                  f"{len(frames)} frames > {_dense_max()}")
                               + f") in {time.perf_counter() - t:.1f} s")
+            from ..graph.sparse import REFINE_MAX
+
+            if len(frames) > REFINE_MAX:
+                self.notes.append(f"path search: greedy matching and local search only (no "
+                                  f"window re-solves above {REFINE_MAX:,} frames)")
         else:
             try:
                 D = distance_matrix(frames, metric=o["metric"], net=o["net"], progress=True,

@@ -19,8 +19,9 @@ a dense ``D``, and dispatch here; every cost they report is a sketch distance.
   and searched locally again. Then windows of ``window`` (1000) consecutive
   frames of the path are each re-solved by the dense solver (:func:`reseq.graph.order`, the
   memetic search, on the window's matrix computed from the sketches) with the window's end
-  frames fixed, and the new sub-path kept when shorter; ``passes`` (2) passes, the second with
-  windows shifted by half a window so that the seams of the first are inside a window. A loop
+  frames fixed, and the new sub-path kept when shorter; ``passes`` (2, or none above
+  :data:`REFINE_MAX` frames) passes, the second with windows shifted by half a window so that
+  the seams of the first are inside a window. A loop
   is the path closed, and its windows wrap around. Deterministic under ``seed``.
 * **minimum_spanning_tree**: the exact MST of the candidate graph (``scipy.sparse.csgraph``),
   connected by construction. scipy drops explicit zeros, so a zero distance (duplicate frames)
@@ -44,9 +45,9 @@ import numpy as np
 
 from ..errors import ReseqError
 
-__all__ = ["DENSE_MAX", "WINDOW", "ZERO", "SparseDistances", "arrange_segments", "greedy_path",
-           "is_sparse", "local_search", "sparse_inbetweens", "sparse_loop", "sparse_mst",
-           "sparse_order"]
+__all__ = ["DENSE_MAX", "REFINE_MAX", "WINDOW", "ZERO", "SparseDistances", "arrange_segments",
+           "greedy_path", "is_sparse", "local_search", "passes_for", "sparse_inbetweens",
+           "sparse_loop", "sparse_mst", "sparse_order"]
 
 #: How an exact zero distance is stored in the candidate graph (scipy drops explicit zeros).
 ZERO = float(np.finfo(np.float64).tiny)
@@ -57,6 +58,11 @@ ZERO = float(np.finfo(np.float64).tiny)
 DENSE_MAX = 8000
 #: Frames per window re-solved by the dense solver.
 WINDOW = 1000
+#: Window passes are skipped above this many frames (``passes=None``). Measured on 20,000 real
+#: frames (``benchmarks/scale.py order``): the two passes take 114 s and shorten the local-search
+#: path by 2.9%; one window costs 1-4 s on this 2-core machine, so at 10^6 frames (1,000
+#: windows a pass) they would take about an hour, longer than everything else together.
+REFINE_MAX = 200_000
 
 
 class SparseDistances:
@@ -312,13 +318,22 @@ def arrange_segments(SD: SparseDistances, path: np.ndarray, fix_start: bool, fix
 
 # ------------------------------------------------------------------------- windows
 
+def passes_for(n: int, passes: int | None = None) -> int:
+    """Window passes for ``n`` frames: ``passes``, or by default 2 up to :data:`REFINE_MAX`
+    frames and 0 above."""
+    if passes is None:
+        return 2 if n <= REFINE_MAX else 0
+    return int(passes)
+
+
 def _refine(SD: SparseDistances, path: np.ndarray, closed: bool, free_start: bool,
-            free_end: bool, seed: int, effort: float, window: int, passes: int,
+            free_end: bool, seed: int, effort: float, window: int, passes: int | None,
             show: bool) -> np.ndarray:
     from .._util import progress as _progress
     from .tsp import order as dense_order
 
     n = len(path)
+    passes = passes_for(n, passes)
     path = path.copy()
     for p in range(passes):
         shift = (window // 2) * (p % 2)
@@ -357,8 +372,9 @@ def _sparse_path(SD, o, closed):
 
 
 def sparse_order(SD: SparseDistances, start=None, end=None, seed: int = 0, effort: float = 1.0,
-                 window: int = WINDOW, passes: int = 2, show: bool = False):
-    """:func:`reseq.graph.order` on a :class:`SparseDistances` (see the module doc)."""
+                 window: int = WINDOW, passes: int | None = None, show: bool = False):
+    """:func:`reseq.graph.order` on a :class:`SparseDistances` (see the module doc);
+    ``passes=None``: 2 up to :data:`REFINE_MAX` frames, 0 above."""
     from .tsp import _check_index
     from .tsp import order as dense_order
 
@@ -385,8 +401,9 @@ def sparse_order(SD: SparseDistances, start=None, end=None, seed: int = 0, effor
 
 
 def sparse_loop(SD: SparseDistances, seed: int = 0, effort: float = 1.0, window: int = WINDOW,
-                passes: int = 2, show: bool = False):
-    """:func:`reseq.graph.loop` on a :class:`SparseDistances` (see the module doc)."""
+                passes: int | None = None, show: bool = False):
+    """:func:`reseq.graph.loop` on a :class:`SparseDistances` (see the module doc);
+    ``passes=None``: 2 up to :data:`REFINE_MAX` frames, 0 above."""
     from .tsp import loop as dense_loop
 
     n = len(SD)
