@@ -304,12 +304,24 @@ def _source_shard(kind: str, path: str, items, target: tuple[int, int], backgrou
     """Decode, hash and sketch one shard of a source (a task: runs in-process or on a Dask
     worker). Returns ``(sketches, hashes, labels, skipped)``: one sketch per decoded frame
     (duplicates within the shard share one), and what did not decode."""
+    try:
+        return _source_shard_work(kind, path, items, target, background, net, d, seed, device,
+                                  batch)
+    except ReseqError as exc:
+        message = str(exc)
+    # raised afresh, without the chain of causes: Dask ships an exception with its causes, and
+    # a decoder's own exception may not survive the trip (the client would get a bare repr)
+    raise ReseqError(message)
+
+
+def _source_shard_work(kind, path, items, target, background, net, d, seed, device, batch):
     from .distances import frame_hashes
     from .frames import _why, decode_image_files, decode_video_frames
 
     try:
         if kind == "video":
-            os.stat(path)
+            with open(path, "rb"):
+                pass
             index, wanted = items
             frames, missing = decode_video_frames(path, index, wanted, target=target,
                                                   background=background)
