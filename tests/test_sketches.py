@@ -366,3 +366,23 @@ def test_a_killed_run_resumes_from_its_finished_shards(video, cluster, tmp_path,
     stats = {}
     sk.sketch_source(video, size=64, d=128, device="cpu", progress=False, stats=stats)
     assert stats["shards_cached"] == 21
+
+
+@pytest.mark.slow
+def test_the_cli_sends_decoding_to_the_workers_with_the_same_result(video, cluster, tmp_path,
+                                                                    run_cli):
+    """`reseq order VIDEO --sparse --scheduler ...`: the workers decode the video; the order
+    and the index are those of the run without a scheduler."""
+    import json
+
+    outs = []
+    for name, extra in (("here", []), ("cluster", ["--scheduler", cluster])):
+        index = tmp_path / f"{name}.json"
+        r = run_cli("order", video, "--sparse", "--size", "64", "--every", "2", "--device",
+                    "cpu", "-o", tmp_path / f"{name}.gif", "--index", index, *extra,
+                    env={"RESEQ_NO_CACHE": "1", "OMP_NUM_THREADS": "1"}, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "warning" not in r.stderr  # the workers' frames matched the ones decoded here
+        outs.append([(rec["label"], rec["distance_to_next"]) for rec in json.loads(
+            index.read_text())])
+    assert outs[0] == outs[1] and len(outs[0]) == 83
