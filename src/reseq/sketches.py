@@ -41,8 +41,21 @@ Distributed. ``scheduler="tcp://HOST:PORT"`` (or ``$RESEQ_DASK_SCHEDULER``; the 
 optional extra ``reseq[scale]``); without one everything runs in this process. Finished shards
 are cached by the client as they arrive, so a cluster run resumes like a local one, and the
 sketches are the same bit for bit whoever computed them (same kind of machine, same network
-batches per shard). Left for later: decoding on the workers (the frames are decoded here and
-sent) and the neighbour search as tasks.
+batches per shard).
+
+Decoding on the workers. :func:`sketch` takes frames decoded here and ships their pixels;
+:func:`sketch_source` takes the *source* (a video file or a folder of images) and ships only
+shard descriptions: a video is cut into ranges of :data:`SHARD` frames located by their
+timestamps (one demux pass here, no decoding; each task seeks to the key frame before its range,
+:func:`reseq.frames.decode_video_frames`), a folder into lists of :data:`SHARD` files. Each task
+decodes, resizes (the working size is fixed here from the first frame), hashes and sketches its
+shard; the client only hashes the source's bytes (the cache key of each shard: the sha256 of the
+file or files, the range, the working size, the network, weights, ``d``, ``seed``, decoder
+versions) and puts the shards back in source order, duplicates across shards mapped to their
+first occurrence (distance exactly 0). The frames and labels are those of
+:func:`reseq.frames.load_frames`, and the sketches equal ``sketch(load_frames(...))`` bit for bit
+when no frame is repeated (float32 rounding otherwise). Left for later: the neighbour search as
+tasks.
 
 Device. ``device="auto"`` runs the network on a CUDA or Apple GPU when there is one
 (:func:`reseq.features.resolve_device`); the projection runs on the CPU (float32, a fixed order
