@@ -249,8 +249,10 @@ def dask_stage(args) -> None:
         write_sequence(video, fr, [str(i) for i in range(len(fr))], [None] * len(fr), fps=24)
         del fr
         kw = dict(size=args.size, d=args.d, cache=False, progress=False, device="cpu")
+        import torch
+
         print(f"N = {args.n} long_video frames in an MP4 ({video.stat().st_size / 1e6:.1f} MB) "
-              f"at {args.size} px, d = {args.d}; torch threads here: default")
+              f"at {args.size} px, d = {args.d}; torch threads here: {torch.get_num_threads()}")
         print("| run | time s | frames/s | notes |")
         print("|---|---|---|---|")
         t0 = time.perf_counter()
