@@ -507,8 +507,8 @@ def sketch_source(source, size: int | str | None = 256, every: int = 1, net: str
     if kind == "video":
         first, missing = fr.decode_video_frames(path, index, [0], size, upscale=upscale,
                                                 background=bg)
-        if missing:
-            raise ReseqError(f"cannot decode the first frame of {path}")
+        if missing:  # load_frames takes the next frame's size then
+            return decoded_here()
         target = first.size
         digest = _sha256_file(path, progress)
         ranges = [kept[s:s + SHARD] for s in range(0, len(kept), SHARD)]
