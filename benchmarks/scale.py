@@ -8,6 +8,8 @@
     PYTHONPATH=src python benchmarks/scale.py synthetic --n 100000 --d 256
     # the dev-clip evaluation (reseq evaluate's protocol): mean Kendall tau, dense vs sparse
     PYTHONPATH=src python benchmarks/scale.py kendall --size 256 --every 1 2 3 --d 256 1024
+    # the sketch stage from a video file: decoded here, as in-process tasks, on a local cluster
+    PYTHONPATH=src python benchmarks/scale.py dask --n 5000 --size 64 --workers 2
 
 ``accuracy``: the LPIPS embedding of every frame is computed once; the exact matrix is its Gram
 matrix (:func:`reseq.distances.squared_euclidean`), the sketches are the embedding times
@@ -360,6 +362,56 @@ def kendall(args) -> None:
     for k, d, mode, name, n, td, ts, cd, cs, ex in diffs:
         print(f"| {k} | {d} | {mode} | {name} | {n} | {td:.4f} | {ts:.4f} | {cd:.5g} | {cs:.5g} "
               f"| {ex:+.4%} |")
+def dask_stage(args) -> None:
+    """The sketch stage from an MP4 of ``long_video`` frames (written by reseq's writer): the
+    client decodes and sketches (``sketch(load_frames(...))``); ``sketch_source`` in-process
+    (decoding as tasks over shards); ``sketch_source`` on a ``distributed.LocalCluster`` of
+    ``--workers`` processes of one thread each (cold: the workers import torch and load the
+    network; then warm). No cache."""
+    import os
+    import tempfile
+
+    from distributed import LocalCluster
+
+    from reseq.frames import load_frames
+    from reseq.render import write_sequence
+    from reseq.sketches import sketch, sketch_source
+
+    os.environ["RESEQ_NO_CACHE"] = "1"
+    with tempfile.TemporaryDirectory(prefix="reseq-dask-") as tmp:
+        fr = long_video(args.n, args.size)
+        video = Path(tmp) / "long.mp4"
+        write_sequence(video, fr, [str(i) for i in range(len(fr))], [None] * len(fr), fps=24)
+        del fr
+        kw = dict(size=args.size, d=args.d, cache=False, progress=False, device="cpu")
+        import torch
+
+        print(f"N = {args.n} long_video frames in an MP4 ({video.stat().st_size / 1e6:.1f} MB) "
+              f"at {args.size} px, d = {args.d}; torch threads here: {torch.get_num_threads()}")
+        print("| run | time s | frames/s | notes |")
+        print("|---|---|---|---|")
+        t0 = time.perf_counter()
+        frames = load_frames(video, size=args.size, progress=False)
+        ref = sketch(frames, d=args.d, cache=False, progress=False, device="cpu")
+        t = time.perf_counter() - t0
+        print(f"| load_frames + sketch (decoded here) | {t:.1f} | {args.n / t:.0f} | |",
+              flush=True)
+        t0 = time.perf_counter()
+        here = sketch_source(video, **kw)
+        t = time.perf_counter() - t0
+        print(f"| sketch_source, in-process tasks | {t:.1f} | {args.n / t:.0f} | "
+              f"equal to the above: {np.array_equal(here.array, ref)} |", flush=True)
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None,
+                          processes=True) as lc:
+            t_up = time.perf_counter() - t0
+            for what in ("cold", "warm"):
+                t1 = time.perf_counter()
+                got = sketch_source(video, scheduler=lc.scheduler_address, **kw)
+                t = time.perf_counter() - t1
+                print(f"| sketch_source, LocalCluster {args.workers} x 1 thread, {what} "
+                      f"| {t:.1f} | {args.n / t:.0f} | cluster start {t_up:.1f} s; bit-identical "
+                      f"to in-process: {np.array_equal(got.array, here.array)} |", flush=True)
 
 
 def main() -> None:
@@ -392,6 +444,11 @@ def main() -> None:
     kd.add_argument("--window", type=int, default=8,
                     help="also sparse_order with this window (0: not)")
     kd.add_argument("--device", default="cpu")
+    k = sub.add_parser("dask")
+    k.add_argument("--n", type=int, default=5000)
+    k.add_argument("--size", type=int, default=64)
+    k.add_argument("--d", type=int, default=1024)
+    k.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     if args.cmd == "video":
         write_video(args.n, args.size, args.output)
@@ -399,6 +456,8 @@ def main() -> None:
         accuracy(args)
     elif args.cmd == "kendall":
         kendall(args)
+    elif args.cmd == "dask":
+        dask_stage(args)
     else:
         args.synthetic = args.cmd == "synthetic"
         stages(args)

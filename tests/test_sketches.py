@@ -135,9 +135,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypatch):
-    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1 (dashboards off)."""
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, unprivileged):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1 (dashboards off,
+    one thread each); yields the scheduler's address. The workers run without root's power to
+    read any file (``unprivileged``), as workers of another user would: permission bits apply
+    to them and not to this process."""
     import os
     import shutil
     import subprocess
@@ -146,13 +149,11 @@ def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypat
     from pathlib import Path
 
     pytest.importorskip("distributed")
-    import reseq.sketches as sk
+    from distributed import Client
 
     dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
     assert dask_cli, "the dask command (dask[distributed]) is not installed"
-    monkeypatch.setattr(sk, "SHARD", 16)
-    x = frames[:64]  # 4 shards
-    ref = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
+    tmp = tmp_path_factory.mktemp("dask")
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -162,11 +163,9 @@ def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypat
     try:
         for w in range(2):
             procs.append(subprocess.Popen(
-                [dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                 "--name", f"w{w}", "--local-directory", str(tmp_path / f"w{w}")],
+                [*unprivileged, dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard",
+                 "--no-nanny", "--name", f"w{w}", "--local-directory", str(tmp / f"w{w}")],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
         deadline = time.monotonic() + 90
         while True:  # the scheduler needs a moment to listen
             try:
@@ -178,11 +177,9 @@ def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypat
                 time.sleep(0.5)
         with client:
             client.wait_for_workers(2, timeout=90)
-            monkeypatch.setenv("RESEQ_DASK_SCHEDULER", addr)
-            got = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
             workers = {ws["name"] for ws in client.scheduler_info()["workers"].values()}
         assert workers == {"w0", "w1"}
-        assert np.array_equal(got, ref)  # bit for bit
+        yield addr
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -191,5 +188,201 @@ def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypat
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@pytest.mark.slow
+def test_a_real_dask_cluster_gives_the_same_sketches(frames, cluster, monkeypatch):
+    import reseq.sketches as sk
+
+    monkeypatch.setattr(sk, "SHARD", 16)
+    x = frames[:64]  # 4 shards
+    ref = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
+    monkeypatch.setenv("RESEQ_DASK_SCHEDULER", cluster)
+    got = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
+    assert np.array_equal(got, ref)  # bit for bit
     with pytest.raises(ReseqError, match="cannot reach the Dask scheduler"):
         sk._dask_client(f"tcp://127.0.0.1:{_free_port()}", timeout=2)
+
+
+# ------------------------------------------------------------ decoding on the workers
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory, clip_frames):
+    """A real 166-frame H.264 MP4 (B-frames, a key frame at the cut between clips) written by
+    reseq's own writer from three dev clips at 96x54: bunny, then the two Earth clips."""
+    from reseq.render import write_sequence
+
+    arr = np.concatenate([clip_frames(c, size=96).array
+                          for c in ("r3d_bigbuckbunny", "r3d_earth_a", "r3d_earth_b")])
+    path = tmp_path_factory.mktemp("video") / "clips.mp4"
+    write_sequence(path, arr, [str(i) for i in range(len(arr))], [None] * len(arr), fps=24)
+    return path
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, dev_clips):
+    """40 real PNG frames of a dev clip, the 3rd one copied again as the 30th (another shard at
+    16 frames a shard), and a damaged PNG: duplicates across shards, a file to skip."""
+    import shutil
+
+    src = sorted((dev_clips / "r3d_earth_a").glob("*.png"))
+    assert len(src) >= 40
+    out = tmp_path_factory.mktemp("folder") / "frames"
+    out.mkdir()
+    for i in range(40):
+        shutil.copy(src[i], out / f"{i:03d}.png")
+    shutil.copy(src[2], out / "029b.png")  # natural order: between 029 and 030
+    (out / "035b.png").write_bytes(src[5].read_bytes()[:200])  # truncated: unreadable
+    return out
+
+
+def test_video_ranges_tile_the_video_exactly(video):
+    import av
+
+    from reseq.frames import decode_video_frames, load_frames, video_index
+
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        keys = [p.pts for p in c.demux(s) if p.size and p.is_keyframe]
+        assert s.codec_context.has_b_frames
+    assert len(keys) >= 2  # ranges after the second key frame are sought, not decoded from 0
+    index = video_index(video)
+    assert len(index) == 166
+    for every, step in ((1, 16), (1, 7), (3, 5)):
+        ref = load_frames(video, size=64, every=every, progress=False)
+        kept = list(range(0, len(index), every))
+        first, _ = decode_video_frames(video, index, kept[:1], 64)
+        parts = [decode_video_frames(video, index.part(r[0], r[-1] + 1), r,
+                                     target=first.size)
+                 for r in (kept[a:a + step] for a in range(0, len(kept), step))]
+        assert not any(missing for _, missing in parts)
+        labels = [lb for f, _ in parts for lb in f.labels]
+        assert labels == ref.labels  # none lost, none doubled, same numbers and times
+        assert np.array_equal(np.concatenate([f.array for f, _ in parts]), ref.array)
+
+
+def test_sketch_source_equals_sketch_of_the_loaded_frames(video, folder, tmp_path,
+                                                          monkeypatch):
+    """No duplicates: the same shards and batches, so the same sketches bit for bit; with
+    duplicates, float32 rounding apart, and duplicates across shards at distance exactly 0."""
+    import reseq.sketches as sk
+    from reseq.frames import load_frames
+
+    monkeypatch.setattr(sk, "SHARD", 16)
+    stats: dict = {}
+    got = sk.sketch_source(video, size=64, every=2, d=128, cache=False, progress=False,
+                           device="cpu", stats=stats)
+    fr = load_frames(video, size=64, every=2, progress=False)
+    assert stats["decoded"] == "tasks" and stats["shards"] == 6 and stats["distinct"] == 83
+    assert got.labels == fr.labels and got.size == fr.size
+    assert np.array_equal(got.array, sk.sketch(fr, d=128, cache=False, progress=False,
+                                               device="cpu"))
+    with pytest.warns(ReseqWarning, match="skipped 1 unreadable image"):
+        got = sk.sketch_source(folder, size=64, d=128, cache=False, progress=False,
+                               device="cpu")
+    with pytest.warns(ReseqWarning, match="skipped 1 unreadable image"):
+        fr = load_frames(folder, size=64, progress=False)
+    assert got.labels == fr.labels and len(got) == 41
+    i, j = got.labels.index("002.png"), got.labels.index("029b.png")
+    assert i // 16 != j // 16  # in different shards
+    assert np.array_equal(got.array[i], got.array[j])  # distance exactly 0
+    ref = sk.sketch(fr, d=128, cache=False, progress=False, device="cpu")
+    assert np.allclose(got.array, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+    with pytest.raises(ReseqError, match="does not exist"):
+        sk.sketch_source(folder / "nothing.mp4", progress=False)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video " * 100)
+    with pytest.raises(ReseqError, match=r"cannot read .*bad\.mp4 as a video"):
+        sk.sketch_source(bad, progress=False)
+
+
+@pytest.mark.slow
+def test_a_real_dask_cluster_decodes_and_sketches_like_this_process(video, folder, cluster,
+                                                                   tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    import reseq.sketches as sk
+
+    monkeypatch.setattr(sk, "SHARD", 16)
+    warnings.simplefilter("ignore", ReseqWarning)  # the folder's damaged PNG
+    for src, shards in ((video, 4), (folder, 3)):  # 64 frames; the folder's 41 readable ones
+        ref = sk.sketch_source(src, size=64, max_frames=64, d=128, cache=False, progress=False,
+                               device="cpu")
+        stats: dict = {}
+        got = sk.sketch_source(src, size=64, max_frames=64, d=128, cache=False, progress=False,
+                               device="cpu", scheduler=cluster, stats=stats)
+        assert stats["decoded"] == "workers" and stats["shards"] == shards
+        assert got.labels == ref.labels and got.hashes == ref.hashes
+        assert np.array_equal(got.array, ref.array)  # bit for bit
+    if os.geteuid() != 0:
+        pytest.skip("the workers' read failure needs root's client and unprivileged workers")
+    # a source this process reads and the workers cannot: one clear error that says why
+    hidden = tmp_path / "hidden.mp4"
+    shutil.copy(video, hidden)
+    hidden.chmod(0)
+    with pytest.raises(ReseqError, match=r"Dask worker tcp://.* cannot read .*hidden.mp4.*"
+                                         r"same path"):
+        sk.sketch_source(hidden, size=64, max_frames=32, d=64, cache=False, progress=False,
+                         scheduler=cluster)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_finished_shards(video, cluster, tmp_path, monkeypatch):
+    """The client process is killed (SIGKILL) while the cluster computes; the next run, here
+    in this process, reads the shards that were finished and computes the rest."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import reseq.sketches as sk
+
+    cache = tmp_path / "cache"
+    code = ("import reseq.sketches as sk; sk.SHARD = 8; "
+            f"sk.sketch_source({str(video)!r}, size=64, d=128, device='cpu', progress=False, "
+            f"scheduler={cluster!r})")
+    env = {**os.environ, "RESEQ_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    env.pop("RESEQ_NO_CACHE", None)
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(cache.glob("sketches/*/*.sks")) and child.poll() is None:
+        assert time.monotonic() < deadline, "no shard finished in 2 minutes"
+        time.sleep(0.002)
+    child.kill()
+    child.wait()
+    assert child.returncode == -9, child.stderr.read().decode()[-2000:]
+    finished = len(list(cache.glob("sketches/*/*.sks")))
+    assert 1 <= finished < 21  # killed mid-run: 166 frames are 21 shards of 8
+    monkeypatch.setenv("RESEQ_CACHE_DIR", str(cache))
+    monkeypatch.delenv("RESEQ_NO_CACHE", raising=False)
+    monkeypatch.setattr(sk, "SHARD", 8)
+    stats: dict = {}
+    got = sk.sketch_source(video, size=64, d=128, device="cpu", progress=False, stats=stats)
+    assert stats["shards"] == 21 and stats["shards_cached"] == finished  # resumed
+    ref = sk.sketch_source(video, size=64, d=128, device="cpu", progress=False, cache=False)
+    assert np.array_equal(got.array, ref.array) and got.labels == ref.labels
+    stats = {}
+    sk.sketch_source(video, size=64, d=128, device="cpu", progress=False, stats=stats)
+    assert stats["shards_cached"] == 21
+
+
+@pytest.mark.slow
+def test_the_cli_sends_decoding_to_the_workers_with_the_same_result(video, cluster, tmp_path,
+                                                                    run_cli):
+    """`reseq order VIDEO --sparse --scheduler ...`: the workers decode the video; the order
+    and the index are those of the run without a scheduler."""
+    import json
+
+    outs = []
+    for name, extra in (("here", []), ("cluster", ["--scheduler", cluster])):
+        index = tmp_path / f"{name}.json"
+        r = run_cli("order", video, "--sparse", "--size", "64", "--every", "2", "--device",
+                    "cpu", "-o", tmp_path / f"{name}.gif", "--index", index, *extra,
+                    env={"RESEQ_NO_CACHE": "1", "OMP_NUM_THREADS": "1"}, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "warning" not in r.stderr  # the workers' frames matched the ones decoded here
+        outs.append([(rec["label"], rec["distance_to_next"]) for rec in json.loads(
+            index.read_text())])
+    assert outs[0] == outs[1] and len(outs[0]) == 83

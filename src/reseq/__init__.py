@@ -35,6 +35,7 @@ _EXPORTS = {
     "inbetweens": "graph",
     "outliers": "graph",
     "sketch": "sketches",
+    "sketch_source": "sketches",
     "SparseDistances": "graph",
     "layout": "layouts",
     "chain_loop": "sequences",

@@ -53,6 +53,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +68,14 @@ __all__ = [
     "REDUCING_GAP",
     "VIDEO_EXTENSIONS",
     "Frames",
+    "VideoIndex",
+    "decode_image_files",
+    "decode_video_frames",
     "frame_index",
     "load_frames",
     "natural_key",
     "parse_size",
+    "video_index",
 ]
 
 logger = logging.getLogger(__name__)
@@ -703,6 +708,158 @@ def _load_video(path: Path, size: int | None, background: Color, every: int,
             what = "frames in the requested range" if (start or end) else "decodable frames"
             raise ReseqError(f"{path}: need at least 2 frames, found {len(out)} {what}")
         return out.result(str(path))
+
+
+@dataclass(frozen=True)
+class VideoIndex:
+    """Where the frames of a video are, without decoding them (:func:`video_index`).
+
+    ``pts[i]`` is the presentation timestamp of frame ``i`` (display order, the numbering of
+    :func:`load_frames`' labels) in units of ``time_base``; ``start`` is the stream's start time
+    in seconds (labels count time from it).
+    """
+
+    pts: tuple[int, ...]
+    time_base: Fraction
+    start: float
+    first: int = 0  #: the number of the frame at ``pts[0]`` (a part of a video's index)
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def part(self, lo: int, hi: int) -> VideoIndex:
+        """The index of frames ``lo <= i < hi`` only (what a task decoding them needs)."""
+        return VideoIndex(self.pts[lo - self.first:hi - self.first], self.time_base, self.start,
+                          lo)
+
+
+def video_index(path: str | os.PathLike) -> VideoIndex | None:
+    """The frame timestamps of a video's first video stream, from one demux pass (no decoding:
+    about the speed of reading the file). None when frames cannot be told apart by timestamp
+    (packets without timestamps, repeated timestamps, a read error): such a video can only be
+    decoded from its start."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)} "
+                         "(truncated, corrupt or not a video?)") from None
+    with container:
+        if not container.streams.video:
+            raise ReseqError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        pts: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the end-of-stream (flush) packet
+                    continue
+                if packet.pts is None or tb is None:
+                    return None
+                if not getattr(packet, "is_discard", False):
+                    pts.append(int(packet.pts))
+        except av.error.FFmpegError:
+            return None
+        start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+    pts.sort()
+    if len(set(pts)) != len(pts):
+        return None
+    return VideoIndex(tuple(pts), Fraction(tb), start)
+
+
+def decode_video_frames(path: str | os.PathLike, index: VideoIndex, wanted: Sequence[int],
+                        size: int | None = 256, *, target: tuple[int, int] | None = None,
+                        upscale: bool = True, background: Color | str = (255, 255, 255),
+                        workers: int | None = 1) -> tuple[Frames, list[int]]:
+    """Frames number ``wanted`` (increasing indices into ``index``) of a video, exactly as
+    :func:`load_frames` decodes them: same pixels, same labels.
+
+    The decoder seeks to the key frame at or before the first wanted frame (or starts from the
+    beginning when the container's seek lands after it) and decodes on to the last; frames are
+    recognised by their timestamps, so ranges that tile the video give every frame once. The
+    working size is ``target`` (``(width, height)``, as fixed by the video's first frame: the
+    pixels then match a whole-video load) or, without one, set by the first wanted frame from
+    ``size`` like :func:`load_frames`. Returns the frames and the wanted indices that did not
+    decode (a damaged stretch).
+    """
+    import av
+
+    wanted = [int(i) for i in wanted]
+    if not wanted:
+        raise ValueError("no frames wanted")
+    want = {index.pts[i - index.first]: i for i in wanted}
+    first, last = index.pts[wanted[0] - index.first], index.pts[wanted[-1] - index.first]
+    bg = _parse_background(background)
+    got: dict[int, tuple[np.ndarray, str, tuple[int, int]]] = {}
+
+    def run(seek: bool) -> bool:
+        """Decode into ``got``; False when the seek landed after the first wanted frame."""
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            tb = stream.time_base
+            if seek:
+                container.seek(first, stream=stream, backward=True, any_frame=False)
+            with _Assembler(size, bg, workers=workers, upscale=upscale) as out:
+                out.target = target
+                numbers: dict[str, int] = {}  # label -> frame number, of frames sent
+                try:
+                    for k, frame in enumerate(container.decode(stream)):
+                        if frame.pts is None:
+                            raise ReseqError(f"{path}: a frame without a timestamp")
+                        if k == 0 and seek and frame.pts > first:
+                            return False
+                        if frame.pts > last:
+                            break
+                        i = want.get(frame.pts)
+                        if i is None or i in got:
+                            continue
+                        label = f"frame {i} @ {float(frame.pts * tb) - index.start:.3f}s"
+                        if label in numbers:
+                            continue
+                        numbers[label] = i
+                        out.add(_SizedLoader(_video_frame_image, frame, size=size,
+                                             upscale=upscale), label)
+                except av.error.FFmpegError:
+                    pass  # a damaged stretch: what decoded is kept, the rest is reported
+                out.finish()
+                for a, label, n in zip(out.arrays, out.labels, out.native):
+                    got[numbers[label]] = (a, label, n)
+        return True
+
+    try:
+        if not run(seek=wanted[0] > 0):
+            run(seek=False)
+    except av.error.FFmpegError as exc:
+        raise ReseqError(f"cannot read {path} as a video: {_av_message(exc)}") from None
+    arrays = [got[i][0] for i in wanted if i in got]
+    labels = [got[i][1] for i in wanted if i in got]
+    missing = [i for i in wanted if i not in got]
+    if not arrays:
+        w, h = target if target is not None else (0, 0)
+        return Frames(np.zeros((0, h, w, 3), np.uint8), [], str(path)), missing
+    return Frames(np.stack(arrays), labels, str(path), [got[i][2] for i in wanted if i in got]
+                  ), missing
+
+
+def decode_image_files(files: Sequence[tuple[str | os.PathLike, str]], size: int | None = 256,
+                       *, target: tuple[int, int] | None = None, upscale: bool = True,
+                       background: Color | str = (255, 255, 255), workers: int | None = 1
+                       ) -> tuple[Frames, list[tuple[str, BaseException]]]:
+    """Image files ``(path, label)`` as frames, exactly as :func:`load_frames` reads a folder of
+    them, at working size ``target`` (or set by the first readable file from ``size``).
+    Returns the frames and the ``(label, error)`` of files that would not decode."""
+    bg = _parse_background(background)
+    with _Assembler(size, bg, workers=workers, upscale=upscale) as out:
+        out.target = target
+        for path, label in files:
+            out.add(functools.partial(_open_image, Path(path)), label)
+        out.finish()
+    if not out.arrays:
+        w, h = target if target is not None else (0, 0)
+        return Frames(np.zeros((0, h, w, 3), np.uint8), [], ""), out.failed
+    return Frames(np.stack(out.arrays), out.labels, "", out.native), out.failed
 
 
 def _video_frame_image(frame, target: tuple[int, int] | None = None, size: int | None = None,

@@ -80,7 +80,8 @@ def _frame_options(f):
                           "automatically above 8000 frames (lpips only)."),
         click.option("--scheduler", envvar="RESEQ_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
                      help="Sparse path: compute the sketches on this Dask scheduler's workers "
-                          "(default: $RESEQ_DASK_SCHEDULER, else in this process)."),
+                          "(default: $RESEQ_DASK_SCHEDULER, else in this process); they decode "
+                          "a video or folder SOURCE themselves (same path on every machine)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
                      default="auto", show_default=True,
                      help="Where the networks run and the Gram matrix is multiplied (auto: a "
@@ -207,7 +208,7 @@ class _Run:
 
         t = time.perf_counter()
         if _use_sparse(o, len(frames)):
-            D = _sparse_distances(frames, o)
+            D = _sparse_distances(frames, o, self.source)
             self.notes.append(f"distances: APPROXIMATE sparse path ({o['metric']}/{o['net']} "
                               f"sketches d={D.S.shape[1]}, {D.graph.nnz // 2} neighbour edges; "
                               + ("--sparse" if o.get("sparse") else
@@ -440,13 +441,36 @@ def _use_sparse(o: dict, n: int) -> bool:
     return True
 
 
-def _sparse_distances(frames, o: dict):
-    """Sketches of ``frames`` and their candidate graph (:mod:`reseq.graph.sparse`)."""
-    from ..graph.knn import knn_graph
-    from ..sketches import sketch
+def _sparse_distances(frames, o: dict, source=None):
+    """Sketches of ``frames`` and their candidate graph (:mod:`reseq.graph.sparse`).
 
-    S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True,
-               scheduler=o.get("scheduler"))
+    With ``--scheduler`` and a video or folder SOURCE, the workers decode SOURCE themselves
+    (:func:`reseq.sketches.sketch_source`; they must see it at the same path); the frames they
+    decoded are checked against ``frames`` (pixel hashes) before their sketches are used."""
+    from ..graph.knn import knn_graph
+    from ..sketches import _source_kind, sketch, sketch_source
+
+    S = None
+    if o.get("scheduler") and source is not None and _source_kind(source)[0]:
+        from ..distances import frame_hashes
+
+        got = sketch_source(source, size=o["size"], every=o["every"], net=o["net"], seed=0,
+                            upscale=o.get("upscale", False), device=o.get("device", "auto"),
+                            progress=True, scheduler=o["scheduler"])
+        if got.hashes == frame_hashes(frames.array):
+            S = got.array
+        else:
+            import warnings
+
+            from ..errors import ReseqWarning
+
+            warnings.warn(f"the Dask workers decoded {len(got)} frames of {source} that differ "
+                          f"from the {len(frames)} decoded here (another reseq, PyAV or Pillow "
+                          "on the workers?); sending the frames decoded here instead",
+                          ReseqWarning, stacklevel=2)
+    if S is None:
+        S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True,
+                   scheduler=o.get("scheduler"))
     return knn_graph(S, k=10, show=True)
 
 
