@@ -359,6 +359,16 @@ def _refine(SD: SparseDistances, path: np.ndarray, closed: bool, free_start: boo
     return path
 
 
+def _stages(show: bool, n: int):
+    """A progress bar over the four construction steps (an iterator: ``next`` per step)."""
+    from .._util import progress as _progress
+
+    bar = iter(_progress(range(4), "path (greedy, local search, pieces, local search)",
+                         total=4, enabled=show and n > 20_000, unit="step"))
+    next(bar)  # shown at 0/4; each step's next() counts one, the fourth closes it
+    return bar
+
+
 def _sparse_path(SD, o, closed):
     from .tsp import Path
 
@@ -389,8 +399,15 @@ def sparse_order(SD: SparseDistances, start=None, end=None, seed: int = 0, effor
         p = dense_order(SD.block(np.arange(n)), start, end, seed=seed, effort=effort).order
     else:
         fs, fe = start is not None, end is not None
-        p = local_search(SD, greedy_path(SD, start, end), fs, fe)
-        p = local_search(SD, arrange_segments(SD, p, fs, fe, seed), fs, fe)
+        bar = _stages(show, n)
+        p = greedy_path(SD, start, end)
+        next(bar, None)
+        p = local_search(SD, p, fs, fe)
+        next(bar, None)
+        p = arrange_segments(SD, p, fs, fe, seed)
+        next(bar, None)
+        p = local_search(SD, p, fs, fe)
+        next(bar, None)
         p = _refine(SD, p, False, start is None, end is None, seed, effort, window, passes, show)
     if start is None and end is None and p[0] > p[-1]:
         p = p[::-1]
@@ -412,9 +429,15 @@ def sparse_loop(SD: SparseDistances, seed: int = 0, effort: float = 1.0, window:
     if n <= window:
         c = dense_loop(SD.block(np.arange(n)), seed=seed, effort=effort).order
     else:
-        c = local_search(SD, greedy_path(SD), True, True)
+        bar = _stages(show, n)
+        c = greedy_path(SD)
+        next(bar, None)
+        c = local_search(SD, c, True, True)
+        next(bar, None)
         c = arrange_segments(SD, c, True, True, seed, closed=True)
+        next(bar, None)
         c = local_search(SD, np.roll(c, -(n // 2)), True, True)  # the closing step inside
+        next(bar, None)
         c = _refine(SD, c, True, False, False, seed, effort, window, passes, show)
     c = np.asarray(c, dtype=np.int64)
     k = int(np.flatnonzero(c == 0)[0])

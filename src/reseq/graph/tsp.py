@@ -743,7 +743,7 @@ def order(D, start: int | None = None, end: int | None = None, seed: int = 0,
         from .sparse import sparse_order
 
         _setup(len(D), seed, time_budget, method)
-        return sparse_order(D, start, end, seed=seed, effort=_check_effort(effort))
+        return sparse_order(D, start, end, seed=seed, effort=_check_effort(effort), show=True)
     A = check_distance_matrix(D, 2)
     n = len(A)
     start = _check_index(start, n, "start")
@@ -786,7 +786,7 @@ def loop(D, seed: int = 0, time_budget: float | None = None, method: str = "auto
         from .sparse import sparse_loop
 
         _setup(len(D), seed, time_budget, method)
-        return sparse_loop(D, seed=seed, effort=_check_effort(effort))
+        return sparse_loop(D, seed=seed, effort=_check_effort(effort), show=True)
     A = check_distance_matrix(D, 3)
     n = len(A)
     deadline, fast = _setup(n, seed, time_budget, method)
