@@ -127,69 +127,22 @@ def test_resolve_device():
         resolve_device("gpu0")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_a_real_dask_cluster_gives_the_same_sketches(frames, tmp_path, monkeypatch):
+def test_a_real_dask_cluster_gives_the_same_sketches(frames, dask_cluster, monkeypatch):
     """A `dask scheduler` and two `dask worker` processes on 127.0.0.1 (dashboards off)."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
+    from distributed import Client
 
-    pytest.importorskip("distributed")
     import reseq.sketches as sk
+    from conftest import free_port
 
-    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
-    assert dask_cli, "the dask command (dask[distributed]) is not installed"
     monkeypatch.setattr(sk, "SHARD", 16)
     x = frames[:64]  # 4 shards
     ref = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    try:
-        for w in range(2):
-            procs.append(subprocess.Popen(
-                [dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                 "--name", f"w{w}", "--local-directory", str(tmp_path / f"w{w}")],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        deadline = time.monotonic() + 90
-        while True:  # the scheduler needs a moment to listen
-            try:
-                client = Client(addr, timeout=5, set_as_default=False)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        with client:
-            client.wait_for_workers(2, timeout=90)
-            monkeypatch.setenv("RESEQ_DASK_SCHEDULER", addr)
-            got = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
-            workers = {ws["name"] for ws in client.scheduler_info()["workers"].values()}
-        assert workers == {"w0", "w1"}
-        assert np.array_equal(got, ref)  # bit for bit
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    with Client(dask_cluster, timeout=30, set_as_default=False) as client:
+        monkeypatch.setenv("RESEQ_DASK_SCHEDULER", dask_cluster)
+        got = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
+        workers = {ws["name"] for ws in client.scheduler_info()["workers"].values()}
+    assert workers == {"w0", "w1"}
+    assert np.array_equal(got, ref)  # bit for bit
     with pytest.raises(ReseqError, match="cannot reach the Dask scheduler"):
-        sk._dask_client(f"tcp://127.0.0.1:{_free_port()}", timeout=2)
+        sk._dask_client(f"tcp://127.0.0.1:{free_port()}", timeout=2)
