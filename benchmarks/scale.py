@@ -247,7 +247,7 @@ def _knn_run(spec: dict) -> dict:
     elif spec["method"] == "ivf":
         ix = kn._Index(S)
         res["build_s"] = time.perf_counter() - t0
-        res["params"] = f"nlist={ix.index.nlist} nprobe={ix.index.nprobe}"
+        res["params"] = f"nlist={ix.nlist} nprobe={ix.nprobe}"
         t1 = time.perf_counter()
         idx = ix.search(k)
         kn._exact(S, np.repeat(np.arange(n), k), idx.ravel())  # as knn() does

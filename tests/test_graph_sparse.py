@@ -136,8 +136,8 @@ def test_cli_order_sparse_says_so(run_cli, tmp_path, dev_clips):
 
 
 def test_ivf_index_is_near_exact_deterministic_with_exact_distances(data, monkeypatch):
-    """The approximate search on real-frame sketches, made harder than at scale: 1 of the 4
-    cells probed (at scale 16 of about 4 sqrt(N))."""
+    """The approximate search on real-frame sketches, made harder than at scale: each of the 4
+    k-means cells compared with itself only (at scale with its NPROBE nearest of 2 sqrt(N))."""
     import reseq.graph.knn as kn
 
     S = data[2].S
@@ -146,13 +146,21 @@ def test_ivf_index_is_near_exact_deterministic_with_exact_distances(data, monkey
     ai, ad = kn.knn(S, 10, method="ivf")
     assert ai.shape == ei.shape and (ai != np.arange(len(S))[:, None]).all()
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(ai, ei)])
-    assert recall >= 0.8  # measured 0.9x
+    assert recall >= 0.85  # measured 0.955 (NPROBE = 16 at 20,000 real frames: 0.9997)
     assert np.array_equal(ad, kn._exact(S, np.repeat(np.arange(len(S)), 10), ai.ravel())
                           .reshape(ad.shape))
     assert (ad >= ed - 1e-12).all()  # never nearer than the true k nearest
     assert (np.diff(ad, axis=1) >= 0).all()
-    again = kn.knn(S, 10, method="ivf")
-    assert np.array_equal(again[0], ai) and np.array_equal(again[1], ad)
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    try:
+        for t in (1, 2):  # the same index and result on 1 and 2 threads
+            faiss.omp_set_num_threads(t)
+            again = kn.knn(S, 10, method="ivf")
+            assert np.array_equal(again[0], ai) and np.array_equal(again[1], ad)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 def test_auto_switches_to_the_index_above_exact_max(monkeypatch):

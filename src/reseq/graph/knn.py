@@ -9,13 +9,15 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
   ``$RESEQ_DASK_SCHEDULER``, as for :func:`reseq.sketches.sketch`) the query blocks run as tasks
   on its workers against the centred sketches, sent once to every worker; the arithmetic per
   block is the same, so the result is identical to the in-process one.
-- ``"ivf"``: an inverted-file index (faiss ``IndexIVFFlat``, :data:`NPROBE` of
-  :func:`_nlist` k-means cells probed per query; k-means seeded, so the index and the result are
-  the same on every run and with any number of threads). Measured recall of the 10 nearest
-  (``benchmarks/scale.py knn``, docs/SCALE.md): 1.000 on 20,000 real frames (d = 256 and 1,024)
-  and 0.99x on 10^6 video-like synthetic sketches (d = 256) in a few minutes on 2 cores, where
-  the exact search would take hours. A query whose probed cells hold fewer than ``k`` others is
-  searched exactly.
+- ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
+  (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
+  threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
+  the sketches of the :data:`NPROBE` cells nearest to its own cell's centroid. No copy of the
+  sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
+  recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): RECALL_REAL on 20,000
+  real frames (d = 256 and 1,024) and RECALL_SYN on 10^6 video-like synthetic sketches (d = 256,
+  1,000 sampled queries) in TIME_SYN on 2 cores, where the exact search would take hours. A
+  sketch whose probed cells hold fewer than ``k`` others is searched exactly.
 
 ``"auto"`` (the default) is exact up to :data:`EXACT_MAX` sketches, the index above. Either
 way the kept distances are recomputed in float64 from the differences (a pair of identical
@@ -54,7 +56,7 @@ __all__ = ["BLOCK", "EXACT_MAX", "NPROBE", "OUTSIDE_SAMPLE", "knn", "knn_graph",
 BLOCK = 512
 #: ``method="auto"``: the exact search up to this many sketches, the IVF index above.
 EXACT_MAX = 200_000
-#: Cells of the IVF index probed per query.
+#: Cells compared with each cell by the ``"ivf"`` search (its own first).
 NPROBE = 16
 #: Above :data:`EXACT_MAX`, the members of a component asked for their nearest outside node.
 OUTSIDE_SAMPLE = 64
@@ -76,9 +78,9 @@ def _exact(S: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 4096)
 
 
 def _nlist(n: int) -> int:
-    """k-means cells of the IVF index for ``n`` sketches: about ``4 sqrt(n)``, a power of two,
+    """k-means cells of the IVF index for ``n`` sketches: about ``2 sqrt(n)``, a power of two,
     at least 1 and at most ``n // 39`` (faiss wants about 39 training points a cell)."""
-    c = 1 << max(0, round(float(np.log2(4.0 * np.sqrt(n)))))
+    c = 1 << max(0, round(float(np.log2(2.0 * np.sqrt(n)))))
     while c > 1 and c * 39 > n:
         c //= 2
     return c
@@ -154,8 +156,10 @@ def _exact_search(S: np.ndarray, k: int, show: bool, scheduler: str | None) -> n
 
 
 class _Index:
-    """The IVF index of the centred sketches (faiss, lazily imported); ``search`` drops the
-    query itself and completes short rows by the exact search."""
+    """The k-means cells of the sketches (faiss, lazily imported, seeded) and, per cell, the
+    :data:`NPROBE` cells nearest to its centroid (itself first): a query is compared exactly
+    (float32 GEMM, as the exact search) with every sketch of the cells its cell probes. Rows
+    with fewer than ``k`` candidates are completed by the exact search."""
 
     def __init__(self, S: np.ndarray, show: bool = False):
         import faiss
@@ -163,56 +167,83 @@ class _Index:
         n, d = S.shape
         self.S, self.n = S, n
         self.mean = S.mean(axis=0, dtype=np.float64).astype(np.float32)
-        self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, _nlist(n))
-        cp = self.index.cp
-        cp.seed, cp.niter, cp.max_points_per_centroid = 1234, 10, 64
-        cp.verbose = False
-        # k-means on a seeded sample (faiss samples max_points_per_centroid per cell)
-        take = min(n, 64 * self.index.nlist)
+        self.nlist = _nlist(n)
+        take = min(n, 64 * self.nlist)  # k-means on a seeded sample, 64 points a cell
         sample = np.sort(np.random.default_rng(0).choice(n, take, replace=False))
-        self.index.train(S[sample] - self.mean)
+        km = faiss.Kmeans(d, self.nlist, niter=10, seed=1234, max_points_per_centroid=64,
+                          verbose=False)
+        km.train(S[sample] - self.mean)
+        self.cell = np.empty(n, np.int64)
         starts = range(0, n, _SEARCH_CHUNK)
-        for a in _progress(starts, "index", total=len(starts), enabled=show and n > 10 ** 5,
+        for a in _progress(starts, "cells", total=len(starts), enabled=show and n > 10 ** 5,
                            unit="chunk"):
-            self.index.add(S[a:a + _SEARCH_CHUNK] - self.mean)
-        self.index.nprobe = min(NPROBE, self.index.nlist)
+            self.cell[a:a + _SEARCH_CHUNK] = km.index.search(S[a:a + _SEARCH_CHUNK]
+                                                             - self.mean, 1)[1][:, 0]
+        self.nprobe = min(NPROBE, self.nlist)
+        near = km.index.search(km.centroids, min(self.nprobe + 1, self.nlist))[1]
+        self.probe = np.empty((self.nlist, self.nprobe), np.int64)
+        for c in range(self.nlist):  # itself first (identical centroids may come before it)
+            self.probe[c] = np.concatenate([[c], near[c][near[c] != c]])[:self.nprobe]
+        self.by = np.argsort(self.cell, kind="stable")
+        self.bounds = np.searchsorted(self.cell[self.by], np.arange(self.nlist + 1))
+
+    def members(self, c: int) -> np.ndarray:
+        return self.by[self.bounds[c]:self.bounds[c + 1]]
+
+    def _cells(self, show: bool, desc: str):
+        return _progress(range(self.nlist), desc, total=self.nlist,
+                         enabled=show and self.n > 10 ** 5, unit="cell")
+
+    def _block(self, rows: np.ndarray, cols: np.ndarray):
+        """float32 squared distances (centred, as the exact search) of ``rows`` x ``cols``."""
+        import torch
+
+        Q = torch.from_numpy(self.S[rows] - self.mean)
+        C = torch.from_numpy(self.S[cols] - self.mean)
+        return (Q * Q).sum(dim=1)[:, None] + (C * C).sum(dim=1)[None, :] - 2.0 * (Q @ C.T)
 
     def search(self, k: int, show: bool = False) -> np.ndarray:
+        import torch
+
         n, kk = self.n, k + 1
-        idx = np.empty((n, k), np.int64)
-        starts = range(0, n, _SEARCH_CHUNK)
-        for a in _progress(starts, "neighbours (ivf)", total=len(starts),
-                           enabled=show and len(starts) > 1, unit="chunk"):
-            b = min(n, a + _SEARCH_CHUNK)
-            _, found = self.index.search(self.S[a:b] - self.mean, kk)
-            me = found == np.arange(a, b)[:, None]
-            me[~me.any(axis=1), -1] = True  # not found itself (a duplicate did): drop the last
-            idx[a:b] = found[~me].reshape(b - a, k)
+        idx = np.full((n, k), -1, np.int64)
+        for c in self._cells(show, "neighbours (cells)"):
+            own = self.members(c)
+            cols = np.concatenate([own] + [self.members(p) for p in self.probe[c][1:]])
+            m = min(kk, len(cols))
+            for a in range(0, len(own), BLOCK):
+                rows = own[a:a + BLOCK]
+                d2 = self._block(rows, cols)
+                d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -1.0  # self
+                top = torch.topk(d2, m, dim=1, largest=False, sorted=True).indices.numpy()
+                idx[rows, :m - 1] = cols[top[:, 1:]]
         short = np.flatnonzero((idx < 0).any(axis=1))
         if len(short):
             idx[short] = _topk_rows(_centred(self.S), short, min(kk, n))[:, 1:]
         return idx
 
     def outside(self, queries: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest indexed row of another label than each query's (-1 where the probed cells
-        hold none)."""
-        import faiss
+        """Nearest row of another label than each query's among the cells its cell probes
+        (-1 where they hold none)."""
+        import torch
 
         best = np.full(len(queries), -1, np.int64)
-        ql = labels[queries]
-        o = np.argsort(ql, kind="stable")
-        cuts = np.flatnonzero(np.diff(ql[o])) + 1
-        params = faiss.SearchParametersIVF()
-        params.nprobe = min(2 * self.index.nprobe, self.index.nlist)
-        by = np.argsort(labels, kind="stable").astype(np.int64)
-        lo = np.searchsorted(labels[by], ql[o[np.concatenate([[0], cuts])]], side="left")
-        hi = np.searchsorted(labels[by], ql[o[np.concatenate([[0], cuts])]], side="right")
-        for grp, a, b in zip(np.split(o, cuts), lo, hi):
-            members = np.ascontiguousarray(by[a:b])
-            inside = faiss.IDSelectorBatch(len(members), faiss.swig_ptr(members))
-            params.sel = faiss.IDSelectorNot(inside)
-            _, found = self.index.search(self.S[queries[grp]] - self.mean, 1, params=params)
-            best[grp] = found[:, 0]
+        qc = self.cell[queries]
+        o = np.argsort(qc, kind="stable")
+        cuts = np.flatnonzero(np.diff(qc[o])) + 1
+        lab = torch.from_numpy(labels)
+        for grp in np.split(o, cuts):
+            if not len(grp):
+                continue
+            c = qc[grp[0]]
+            cols = np.concatenate([self.members(p) for p in self.probe[c]])
+            for a in range(0, len(grp), BLOCK):
+                g = grp[a:a + BLOCK]
+                d2 = self._block(queries[g], cols)
+                d2[lab[queries[g]][:, None] == lab[cols][None, :]] = float("inf")
+                j = torch.argmin(d2, dim=1).numpy()
+                ok = np.isfinite(d2[torch.arange(len(g)), j].numpy())
+                best[g[ok]] = cols[j[ok]]
         return best, None
 
 
@@ -241,8 +272,8 @@ def knn(S: np.ndarray, k: int, show: bool = False, method: str = "auto",
     float64), each row sorted by distance then index.
 
     ``method``: ``"exact"`` (exact up to float32 ranking of distances that differ by less than
-    about 1e-6 of the sketches' spread), ``"ivf"`` (the approximate index: see the module doc
-    for its measured recall) or ``"auto"`` (exact up to :data:`EXACT_MAX` rows). ``scheduler``:
+    about 1e-6 of the sketches' spread), ``"ivf"`` (approximate: k-means cells, see the module
+    doc for its measured recall) or ``"auto"`` (exact up to :data:`EXACT_MAX` rows). ``scheduler``:
     a Dask scheduler's ``tcp://HOST:PORT`` for the exact search (default
     ``$RESEQ_DASK_SCHEDULER``, else in this process); the index always runs here."""
     idx, dist, _ = _knn(S, k, show, method, scheduler)
