@@ -115,6 +115,12 @@ def _topk_rows(X: np.ndarray, rows: np.ndarray, kk: int, sq=None, block: int | N
     return out
 
 
+def _fallback_block(n: int) -> int:
+    """Query rows per block of an exact scan over ``n`` columns outside the exact search
+    (a few rows left by the index): at most 2^26 floats (256 MB) a block."""
+    return max(8, min(BLOCK, (1 << 26) // max(n, 1)))
+
+
 def _task(X: np.ndarray, a: int, b: int, kk: int, block: int) -> np.ndarray:
     return _topk_rows(X, np.arange(a, b), kk, block=block)
 
@@ -219,7 +225,8 @@ class _Index:
                 idx[rows, :m - 1] = cols[top[:, 1:]]
         short = np.flatnonzero((idx < 0).any(axis=1))
         if len(short):
-            idx[short] = _topk_rows(_centred(self.S), short, min(kk, n))[:, 1:]
+            idx[short] = _topk_rows(_centred(self.S), short, min(kk, n),
+                                    block=_fallback_block(n))[:, 1:]
         return idx
 
     def outside(self, queries: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,11 +308,12 @@ def _outside(S, queries, labels, index):
         X = torch.from_numpy(_centred(S))
         sq = (X * X).sum(dim=1)
         lab = torch.from_numpy(labels)
-        for a in range(0, len(rest), BLOCK):
-            qi = torch.from_numpy(queries[rest[a:a + BLOCK]])
+        step = BLOCK if index is None else _fallback_block(len(S))
+        for a in range(0, len(rest), step):
+            qi = torch.from_numpy(queries[rest[a:a + step]])
             d2 = sq[qi, None] + sq[None, :] - 2.0 * (X[qi] @ X.T)
             d2[lab[qi, None] == lab[None, :]] = float("inf")
-            best[rest[a:a + BLOCK]] = torch.argmin(d2, dim=1).numpy()
+            best[rest[a:a + step]] = torch.argmin(d2, dim=1).numpy()
     return best, _exact(S, queries, best)
 
 
