@@ -335,7 +335,8 @@ def knn_bench(args) -> None:
             note = f" ({args.sample} sampled)"
             for p in args.nprobe:
                 row("synthetic", "ivf", n, d, run({**base, "method": "ivf", "nprobe": p}), note)
-            row("synthetic", "graph", n, d, run({**base, "method": "graph"}), note)
+            if not args.no_graph:
+                row("synthetic", "graph", n, d, run({**base, "method": "graph"}), note)
 
 
 def main() -> None:
@@ -362,7 +363,8 @@ def main() -> None:
     kb.add_argument("--synthetic", type=int, default=10 ** 6, help="synthetic N; 0: none")
     kb.add_argument("--synthetic-d", type=int, default=256)
     kb.add_argument("--sample", type=int, default=1000, help="synthetic recall: queries")
-    kb.add_argument("--nprobe", type=int, nargs="+", default=[16])
+    kb.add_argument("--nprobe", type=int, nargs="*", default=[8], help="ivf rows (none: only the graph)")
+    kb.add_argument("--no-graph", action="store_true", help="synthetic: no knn_graph row")
     kb.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     if args.cmd == "accuracy":

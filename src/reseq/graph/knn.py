@@ -110,7 +110,7 @@ def _topk_rows(X: np.ndarray, rows: np.ndarray, kk: int, sq=None, block: int | N
     for a in range(0, len(rows), block):
         qi = torch.from_numpy(np.asarray(rows[a:a + block], np.int64))
         d2 = sq[qi, None] + sq[None, :] - 2.0 * (T[qi] @ T.T)
-        d2[torch.arange(len(qi)), qi] = -1.0  # self first, then dropped
+        d2[torch.arange(len(qi)), qi] = -float("inf")  # self first, then dropped
         out[a:a + len(qi)] = torch.topk(d2, kk, dim=1, largest=False, sorted=True).indices.numpy()
     return out
 
@@ -220,7 +220,7 @@ class _Index:
             for a in range(0, len(own), BLOCK):
                 rows = own[a:a + BLOCK]
                 d2 = self._block(rows, cols)
-                d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -1.0  # self
+                d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -float("inf")  # self
                 top = torch.topk(d2, m, dim=1, largest=False, sorted=True).indices.numpy()
                 idx[rows, :m - 1] = cols[top[:, 1:]]
         short = np.flatnonzero((idx < 0).any(axis=1))
