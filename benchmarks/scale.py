@@ -10,6 +10,8 @@
     PYTHONPATH=src python benchmarks/scale.py kendall --size 256 --every 1 2 3 --d 256 1024
     # the sketch stage from a video file: decoded here, as in-process tasks, on a local cluster
     PYTHONPATH=src python benchmarks/scale.py dask --n 5000 --size 64 --workers 2
+    # nearest neighbours: exact vs the IVF index (recall, time, peak RSS), real and 10^6 synthetic
+    PYTHONPATH=src python benchmarks/scale.py knn --real 20000 --synthetic 1000000
 
 ``accuracy``: the LPIPS embedding of every frame is computed once; the exact matrix is its Gram
 matrix (:func:`reseq.distances.squared_euclidean`), the sketches are the embedding times
@@ -412,6 +414,116 @@ def dask_stage(args) -> None:
                 print(f"| sketch_source, LocalCluster {args.workers} x 1 thread, {what} "
                       f"| {t:.1f} | {args.n / t:.0f} | cluster start {t_up:.1f} s; bit-identical "
                       f"to in-process: {np.array_equal(got.array, here.array)} |", flush=True)
+# ------------------------------------------------------------------------- knn (subprocess)
+
+def _knn_run(spec: dict) -> dict:
+    """One neighbour search in a fresh interpreter: times, recall against the saved truth."""
+    import reseq.graph.knn as kn
+
+    work, k = Path(spec["work"]), spec["k"]
+    S = np.load(work / "S.npy")
+    n = len(S)
+    res: dict = {}
+    if spec.get("nprobe"):
+        kn.NPROBE = spec["nprobe"]
+    t0 = time.perf_counter()
+    if spec["method"] == "exact":
+        idx, _ = kn.knn(S, k, method="exact")
+        res["build_s"], res["search_s"] = 0.0, time.perf_counter() - t0
+        np.save(work / "truth.npy", idx)
+    elif spec["method"] == "ivf":
+        ix = kn._Index(S)
+        res["build_s"] = time.perf_counter() - t0
+        res["params"] = f"nlist={ix.nlist} nprobe={ix.nprobe}"
+        t1 = time.perf_counter()
+        idx = ix.search(k)
+        kn._exact(S, np.repeat(np.arange(n), k), idx.ravel())  # as knn() does
+        res["search_s"] = time.perf_counter() - t1
+    else:  # the whole stage: knn_graph (search, symmetrised, components joined)
+        SD = kn.knn_graph(S, k)
+        res["build_s"], res["search_s"] = 0.0, time.perf_counter() - t0
+        res["params"] = f"knn_graph, {SD.graph.nnz // 2} edges"
+        idx = SD._nb[0]  # the lists the graph was built from
+    if spec["method"] != "exact":
+        truth = np.load(work / "truth.npy")
+        rows = np.load(work / "rows.npy") if (work / "rows.npy").exists() else np.arange(n)
+        res["recall"] = float(np.mean([len(set(idx[r]) & set(t)) / k
+                                       for r, t in zip(rows, truth)]))
+    res["rss_mb"] = _rss_mb()
+    return res
+
+
+def _sampled_truth(S: np.ndarray, rows: np.ndarray, k: int, chunk: int = 65536) -> np.ndarray:
+    """The exact ``k`` nearest others of ``S[rows]`` by brute force over column chunks (memory:
+    len(rows) x chunk), ranked in float64 from the kept float32 candidates."""
+    import torch
+
+    X = torch.from_numpy(S)
+    sq = (X * X).sum(dim=1)
+    Q = X[torch.from_numpy(rows)]
+    cand = []
+    for a in range(0, len(S), chunk):
+        d2 = sq[rows, None] + sq[None, a:a + chunk] - 2.0 * (Q @ X[a:a + chunk].T)
+        d2[torch.from_numpy(rows)[:, None] == torch.arange(a, a + d2.shape[1])[None, :]] = \
+            float("inf")
+        cand.append(torch.topk(d2, min(4 * k, d2.shape[1]), dim=1, largest=False).indices + a)
+    cand = torch.cat(cand, 1).numpy()
+    diff = S[cand].astype(np.float64) - S[rows][:, None, :]
+    d = np.einsum("ijk,ijk->ij", diff, diff)
+    o = np.lexsort((cand, d), axis=1)[:, :k]
+    return np.take_along_axis(cand, o, axis=1)
+
+
+def knn_bench(args) -> None:
+    """``knn``: exact vs IVF on real-frame sketches (recall over all rows), IVF and the whole
+    kNN-graph stage on synthetic video-like sketches (recall over a sample)."""
+    import tempfile
+
+    print(f"k = {args.k}; each search in a fresh process (peak RSS its own); "
+          f"OMP_NUM_THREADS={__import__('os').environ.get('OMP_NUM_THREADS', 'unset')}")
+    print("| data | method | N | d | params | build s | search s | recall@10 | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def run(spec):
+        code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import scale; "
+                f"print(json.dumps(scale._knn_run(json.loads({json.dumps(json.dumps(spec))}))))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"knn {spec['method']} failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def row(data, method, n, d, r, note=""):
+        rec = f"{r['recall']:.4f}{note}" if "recall" in r else "(truth)"
+        print(f"| {data} | {method} | {n} | {d} | {r.get('params', '')} | {r['build_s']:.1f} "
+              f"| {r['search_s']:.1f} | {rec} | {r['rss_mb']:.0f} |", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="reseq-knn-") as tmp:
+        base = {"work": tmp, "k": args.k}
+        if args.real:
+            from reseq.sketches import sketch
+
+            fr = long_video(args.real, args.size)
+            for d in args.d:
+                np.save(Path(tmp) / "S.npy", sketch(fr, d=d, progress=False, device="cpu"))
+                data = f"real frames {args.size} px"
+                row(data, "exact", args.real, d, run({**base, "method": "exact"}))
+                for p in args.nprobe:
+                    row(data, "ivf", args.real, d, run({**base, "method": "ivf", "nprobe": p}))
+            del fr
+        if args.synthetic:
+            n, d = args.synthetic, args.synthetic_d
+            S = _synthetic(n, d)
+            np.save(Path(tmp) / "S.npy", S)
+            rows = np.sort(np.random.default_rng(1).choice(n, args.sample, replace=False))
+            np.save(Path(tmp) / "rows.npy", rows)
+            np.save(Path(tmp) / "truth.npy", _sampled_truth(S, rows, args.k))
+            del S
+            note = f" ({args.sample} sampled)"
+            for p in args.nprobe:
+                row("synthetic", "ivf", n, d, run({**base, "method": "ivf", "nprobe": p}), note)
+            if not args.no_graph:
+                row("synthetic", "graph", n, d, run({**base, "method": "graph"}), note)
 
 
 def main() -> None:
@@ -449,6 +561,16 @@ def main() -> None:
     k.add_argument("--size", type=int, default=64)
     k.add_argument("--d", type=int, default=1024)
     k.add_argument("--workers", type=int, default=2)
+    kb = sub.add_parser("knn", help="exact vs approximate nearest neighbours")
+    kb.add_argument("--real", type=int, default=20000, help="real frames (long_video); 0: none")
+    kb.add_argument("--size", type=int, default=64)
+    kb.add_argument("--d", type=int, nargs="+", default=[256, 1024])
+    kb.add_argument("--synthetic", type=int, default=10 ** 6, help="synthetic N; 0: none")
+    kb.add_argument("--synthetic-d", type=int, default=256)
+    kb.add_argument("--sample", type=int, default=1000, help="synthetic recall: queries")
+    kb.add_argument("--nprobe", type=int, nargs="*", default=[8], help="ivf rows (none: only the graph)")
+    kb.add_argument("--no-graph", action="store_true", help="synthetic: no knn_graph row")
+    kb.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     if args.cmd == "video":
         write_video(args.n, args.size, args.output)
@@ -458,6 +580,8 @@ def main() -> None:
         kendall(args)
     elif args.cmd == "dask":
         dask_stage(args)
+    elif args.cmd == "knn":
+        knn_bench(args)
     else:
         args.synthetic = args.cmd == "synthetic"
         stages(args)

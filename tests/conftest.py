@@ -8,7 +8,9 @@
 - ``run_cli(*args)``: runs the ``reseq`` command in a subprocess, returns the CompletedProcess;
   ``run_cli(*args, unprivileged=True)`` runs it where file permission bits apply even as root;
 - ``unprivileged``: that command prefix (``[]`` for a normal user; ``setpriv`` dropping root's
-  DAC capabilities otherwise), for tests of unreadable/unwritable paths.
+  DAC capabilities otherwise), for tests of unreadable/unwritable paths;
+- ``dask_cluster``: the address of a real ``dask scheduler`` with two ``dask worker`` processes
+  (``w0``, ``w1``, one thread each, dashboards off) on 127.0.0.1, shared by the tests.
 """
 
 from __future__ import annotations
@@ -117,3 +119,56 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess]:
                               text=True, env=full_env, timeout=timeout, check=False, **kwargs)
 
     return run
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory) -> str:
+    """``tcp://127.0.0.1:PORT`` of a real scheduler and two worker processes (stopped after)."""
+    import time
+
+    pytest.importorskip("distributed")
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+    assert dask_cli, "the dask command (dask[distributed]) is not installed"
+    tmp = tmp_path_factory.mktemp("dask")
+    port = free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        for w in range(2):
+            procs.append(subprocess.Popen(
+                [dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard", "--no-nanny",
+                 "--name", f"w{w}", "--local-directory", str(tmp / f"w{w}")],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        deadline = time.monotonic() + 90
+        while True:  # the scheduler needs a moment to listen
+            try:
+                client = Client(addr, timeout=5, set_as_default=False)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        with client:
+            client.wait_for_workers(2, timeout=90)
+        yield addr
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -133,3 +133,77 @@ def test_cli_order_sparse_says_so(run_cli, tmp_path, dev_clips):
                 "--metric", "l2", "-o", str(tmp_path / "p.gif"))
     assert r.returncode != 0 and r.stderr.strip().count("\n") == 0
     assert r.stderr.startswith("reseq: error: --sparse needs --metric lpips")
+
+
+def test_ivf_index_is_near_exact_deterministic_with_exact_distances(data, monkeypatch):
+    """The approximate search on real-frame sketches, made harder than at scale: each of the 4
+    k-means cells compared with itself only (at scale with its NPROBE nearest of 2 sqrt(N))."""
+    import reseq.graph.knn as kn
+
+    S = data[2].S
+    ei, ed = kn.knn(S, 10, method="exact")
+    monkeypatch.setattr(kn, "NPROBE", 1)
+    ai, ad = kn.knn(S, 10, method="ivf")
+    assert ai.shape == ei.shape and (ai != np.arange(len(S))[:, None]).all()
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(ai, ei)])
+    assert recall >= 0.85  # measured 0.955 (NPROBE = 16 at 20,000 real frames: 0.9997)
+    assert np.array_equal(ad, kn._exact(S, np.repeat(np.arange(len(S)), 10), ai.ravel())
+                          .reshape(ad.shape))
+    assert (ad >= ed - 1e-12).all()  # never nearer than the true k nearest
+    assert (np.diff(ad, axis=1) >= 0).all()
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    try:
+        for t in (1, 2):  # the same index and result on 1 and 2 threads
+            faiss.omp_set_num_threads(t)
+            again = kn.knn(S, 10, method="ivf")
+            assert np.array_equal(again[0], ai) and np.array_equal(again[1], ad)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def test_auto_switches_to_the_index_above_exact_max(monkeypatch):
+    import reseq.graph.knn as kn
+
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(200, 16)).astype(np.float32)
+    S[5] = S[9]  # a duplicate: both find each other at distance 0
+    calls = []
+    real = kn._Index
+
+    class Spy(real):
+        def __init__(self, *a, **kw):
+            calls.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(kn, "_Index", Spy)
+    ref = kn.knn(S, 4)
+    assert calls == []
+    monkeypatch.setattr(kn, "EXACT_MAX", 199)
+    got = kn.knn(S, 4)
+    assert calls == [1]
+    assert got[0][5, 0] == 9 and got[0][9, 0] == 5 and got[1][5, 0] == 0.0
+    assert np.array_equal(got[1][:, 0], ref[1][:, 0])  # 4 cells, 4 probed: exact
+    SD = kn.knn_graph(S[np.r_[0:100, 100:200]] + np.r_[np.zeros(100), np.full(100, 50.0)]
+                      [:, None].astype(np.float32), 4)
+    from scipy.sparse.csgraph import connected_components
+
+    assert connected_components(SD.graph, directed=False)[0] == 1
+    with pytest.raises(ReseqError, match="unknown neighbour search"):
+        kn.knn(S, 4, method="hnsw")
+
+
+@pytest.mark.slow
+def test_exact_search_on_a_real_dask_cluster_is_identical(data, dask_cluster, monkeypatch):
+    """Query blocks as tasks on a real scheduler's two workers: the same idx and dist."""
+    import reseq.graph.knn as kn
+
+    S = data[2].S
+    monkeypatch.setattr(kn, "BLOCK", 16)  # 174 rows: 11 blocks, 2 tasks of 8 blocks
+    ref = kn.knn(S, 10, method="exact")
+    got = kn.knn(S, 10, method="exact", scheduler=dask_cluster)
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+    monkeypatch.setenv("RESEQ_DASK_SCHEDULER", dask_cluster)
+    SD = kn.knn_graph(S, 10)
+    assert (SD.graph != data[2].graph).nnz == 0

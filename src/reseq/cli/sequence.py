@@ -79,9 +79,10 @@ def _frame_options(f):
                           "APPROXIMATE distances, no N x N matrix) at any N; it is chosen "
                           "automatically above 8000 frames (lpips only)."),
         click.option("--scheduler", envvar="RESEQ_DASK_SCHEDULER", metavar="tcp://HOST:PORT",
-                     help="Sparse path: compute the sketches on this Dask scheduler's workers "
-                          "(default: $RESEQ_DASK_SCHEDULER, else in this process); they decode "
-                          "a video or folder SOURCE themselves (same path on every machine)."),
+                     help="Sparse path: compute the sketches and the exact neighbour search "
+                          "on this Dask scheduler's workers (default: $RESEQ_DASK_SCHEDULER, "
+                          "else in this process); they decode a video or folder SOURCE "
+                          "themselves (same path on every machine)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
                      default="auto", show_default=True,
                      help="Where the networks run and the Gram matrix is multiplied (auto: a "
@@ -471,7 +472,7 @@ def _sparse_distances(frames, o: dict, source=None):
     if S is None:
         S = sketch(frames, net=o["net"], seed=0, device=o.get("device", "auto"), progress=True,
                    scheduler=o.get("scheduler"))
-    return knn_graph(S, k=10, show=True)
+    return knn_graph(S, k=10, show=True, scheduler=o.get("scheduler"))
 
 
 def _orient(run: _Run, seq: np.ndarray, closed: bool) -> np.ndarray:

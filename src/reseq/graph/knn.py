@@ -1,38 +1,70 @@
 """The candidate graph: the k nearest neighbours of every frame, from its sketch.
 
 At scale (:mod:`reseq.sketches`) no N x N matrix is built: every algorithm works on the edges
-between near frames. :func:`knn` finds each sketch's ``k`` nearest others **exactly** (for the
-sketch distances) by a blocked matrix product: queries in blocks of :data:`BLOCK` rows against
-all sketches (float32 GEMM on centred sketches to rank, ``torch.topk`` per block), then the kept
-distances recomputed in float64 from the differences, so a pair of identical sketches gets
-exactly 0. Memory: the sketches plus one ``BLOCK x N`` float32 block. No approximate index is
-used (an HNSW index would be faster at 10^6 frames, but its recall must be measured on real
-frames first: on random vectors such indexes fail).
+between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one of two ways:
+
+- ``"exact"``: a blocked matrix product: queries in blocks of :data:`BLOCK` rows against all
+  sketches (float32 GEMM on centred sketches to rank, ``torch.topk`` per block). Memory: the
+  sketches plus one ``BLOCK x N`` float32 block. With a Dask scheduler (``scheduler=`` or
+  ``$RESEQ_DASK_SCHEDULER``, as for :func:`reseq.sketches.sketch`) the query blocks run as tasks
+  on its workers against the centred sketches, sent once to every worker; the arithmetic per
+  block is the same, so the result is identical to the in-process one.
+- ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
+  (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
+  threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
+  the sketches of the :data:`NPROBE` cells nearest to its own cell's centroid. No copy of the
+  sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
+  recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): RECALL_REAL on 20,000
+  real frames (d = 256 and 1,024) and RECALL_SYN on 10^6 video-like synthetic sketches (d = 256,
+  1,000 sampled queries) in TIME_SYN on 2 cores, where the exact search would take hours. A
+  sketch whose probed cells hold fewer than ``k`` others is searched exactly.
+
+``"auto"`` (the default) is exact up to :data:`EXACT_MAX` sketches, the index above. Either
+way the kept distances are recomputed in float64 from the differences (a pair of identical
+sketches gets exactly 0) and every row is sorted by (distance, index).
 
 :func:`knn_graph` symmetrises the lists (an edge when either end lists the other) and makes the
 graph connected: while it has several components, every component but the largest gets its
 shortest edge to another component (Borůvka rounds, each one at least halving the count; the
-nearest outside node is found by the same blocked search restricted to other components). The
-result is a :class:`~reseq.graph.sparse.SparseDistances`.
+nearest outside node is found by :func:`nearest_outside`, remembered from round to round while it
+stays outside; above :data:`EXACT_MAX` from the index, for at most :data:`OUTSIDE_SAMPLE`
+members of each component). The result is a :class:`~reseq.graph.sparse.SparseDistances`.
 
 >>> import numpy as np
 >>> S = np.array([[0.0], [1.0], [3.0], [10.0]], np.float32)
 >>> idx, dist = knn(S, 1)
 >>> idx.ravel().tolist(), dist.ravel().tolist()
 ([1, 0, 1, 2], [1.0, 1.0, 4.0, 49.0])
+>>> idx2, dist2 = knn(S, 1, method="ivf")
+>>> bool((idx2 == idx).all() and (dist2 == dist).all())
+True
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from .._util import progress as _progress
 from ..errors import ReseqError
 
-__all__ = ["BLOCK", "knn", "knn_graph", "nearest_outside"]
+__all__ = ["BLOCK", "EXACT_MAX", "NPROBE", "OUTSIDE_SAMPLE", "knn", "knn_graph",
+           "nearest_outside"]
 
 #: Query rows per block of the exact search.
 BLOCK = 512
+#: ``method="auto"``: the exact search up to this many sketches, the IVF index above.
+EXACT_MAX = 200_000
+#: Cells compared with each cell by the ``"ivf"`` search (its own first).
+NPROBE = 16
+#: Above :data:`EXACT_MAX`, the members of a component asked for their nearest outside node.
+OUTSIDE_SAMPLE = 64
+#: Query blocks per Dask task.
+TASK_BLOCKS = 8
+#: Queries per call of the index (bounds the memory of one search).
+_SEARCH_CHUNK = 16384
+_METHODS = ("auto", "exact", "ivf")
 
 
 def _exact(S: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -45,57 +77,251 @@ def _exact(S: np.ndarray, rows: np.ndarray, cols: np.ndarray, chunk: int = 4096)
     return out
 
 
-def knn(S: np.ndarray, k: int, show: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest other rows of every row of ``S``: (idx (N, k) int64, dist (N, k)
-    float64), each row sorted by distance then index. Exact up to float32 ranking of distances
-    that differ by less than about 1e-6 of the sketches' spread."""
+def _nlist(n: int) -> int:
+    """k-means cells of the IVF index for ``n`` sketches: about ``2 sqrt(n)``, a power of two,
+    at least 1 and at most ``n // 39`` (faiss wants about 39 training points a cell)."""
+    c = 1 << max(0, round(float(np.log2(2.0 * np.sqrt(n)))))
+    while c > 1 and c * 39 > n:
+        c //= 2
+    return c
+
+
+def _method(method: str, n: int) -> str:
+    if method not in _METHODS:
+        raise ReseqError(f"unknown neighbour search {method!r}: choose from {', '.join(_METHODS)}")
+    return method if method != "auto" else ("exact" if n <= EXACT_MAX else "ivf")
+
+
+def _centred(S: np.ndarray) -> np.ndarray:
+    return S - S.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def _topk_rows(X: np.ndarray, rows: np.ndarray, kk: int, sq=None, block: int | None = None
+               ) -> np.ndarray:
+    """The ``kk`` rows of ``X`` nearest to each of ``X[rows]`` (self first), in blocks of
+    :data:`BLOCK` queries: the same arithmetic in this process and in a Dask task."""
     import torch
 
+    block = block or BLOCK
+    T = torch.from_numpy(X)
+    if sq is None:
+        sq = (T * T).sum(dim=1)
+    out = np.empty((len(rows), kk), np.int64)
+    for a in range(0, len(rows), block):
+        qi = torch.from_numpy(np.asarray(rows[a:a + block], np.int64))
+        d2 = sq[qi, None] + sq[None, :] - 2.0 * (T[qi] @ T.T)
+        d2[torch.arange(len(qi)), qi] = -float("inf")  # self first, then dropped
+        out[a:a + len(qi)] = torch.topk(d2, kk, dim=1, largest=False, sorted=True).indices.numpy()
+    return out
+
+
+def _fallback_block(n: int) -> int:
+    """Query rows per block of an exact scan over ``n`` columns outside the exact search
+    (a few rows left by the index): at most 2^26 floats (256 MB) a block."""
+    return max(8, min(BLOCK, (1 << 26) // max(n, 1)))
+
+
+def _task(X: np.ndarray, a: int, b: int, kk: int, block: int) -> np.ndarray:
+    return _topk_rows(X, np.arange(a, b), kk, block=block)
+
+
+def _exact_search(S: np.ndarray, k: int, show: bool, scheduler: str | None) -> np.ndarray:
+    import torch
+
+    n = len(S)
+    X = _centred(S)
+    kk = min(k + 1, n)
+    idx = np.empty((n, kk), np.int64)
+    if scheduler is None:
+        T = torch.from_numpy(X)
+        sq = (T * T).sum(dim=1)
+        starts = range(0, n, BLOCK)
+        for a in _progress(starts, "neighbours", total=len(starts),
+                           enabled=show and len(starts) > 4, unit="block"):
+            b = min(n, a + BLOCK)
+            idx[a:b] = _topk_rows(X, np.arange(a, b), kk, sq)
+    else:
+        from distributed import as_completed
+
+        from ..sketches import _dask_client
+
+        step = BLOCK * TASK_BLOCKS
+        with _dask_client(scheduler) as client:
+            [shared] = client.scatter([X], broadcast=True)
+            futures = [client.submit(_task, shared, a, min(n, a + step), kk, BLOCK,
+                                     pure=False)
+                       for a in range(0, n, step)]
+            where = {f.key: a for f, a in zip(futures, range(0, n, step))}
+            for fut in _progress(as_completed(futures, loop=client.loop),
+                                 f"neighbours ({scheduler})", total=len(futures), enabled=show,
+                                 unit="task"):
+                part = fut.result()
+                a = where[fut.key]
+                idx[a:a + len(part)] = part
+    return idx[:, 1:kk]
+
+
+class _Index:
+    """The k-means cells of the sketches (faiss, lazily imported, seeded) and, per cell, the
+    :data:`NPROBE` cells nearest to its centroid (itself first): a query is compared exactly
+    (float32 GEMM, as the exact search) with every sketch of the cells its cell probes. Rows
+    with fewer than ``k`` candidates are completed by the exact search."""
+
+    def __init__(self, S: np.ndarray, show: bool = False):
+        import faiss
+
+        n, d = S.shape
+        self.S, self.n = S, n
+        self.mean = S.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self.nlist = _nlist(n)
+        take = min(n, 64 * self.nlist)  # k-means on a seeded sample, 64 points a cell
+        sample = np.sort(np.random.default_rng(0).choice(n, take, replace=False))
+        km = faiss.Kmeans(d, self.nlist, niter=10, seed=1234, max_points_per_centroid=64,
+                          verbose=False)
+        km.train(S[sample] - self.mean)
+        self.cell = np.empty(n, np.int64)
+        starts = range(0, n, _SEARCH_CHUNK)
+        for a in _progress(starts, "cells", total=len(starts), enabled=show and n > 10 ** 5,
+                           unit="chunk"):
+            self.cell[a:a + _SEARCH_CHUNK] = km.index.search(S[a:a + _SEARCH_CHUNK]
+                                                             - self.mean, 1)[1][:, 0]
+        self.nprobe = min(NPROBE, self.nlist)
+        near = km.index.search(km.centroids, min(self.nprobe + 1, self.nlist))[1]
+        self.probe = np.empty((self.nlist, self.nprobe), np.int64)
+        for c in range(self.nlist):  # itself first (identical centroids may come before it)
+            self.probe[c] = np.concatenate([[c], near[c][near[c] != c]])[:self.nprobe]
+        self.by = np.argsort(self.cell, kind="stable")
+        self.bounds = np.searchsorted(self.cell[self.by], np.arange(self.nlist + 1))
+
+    def members(self, c: int) -> np.ndarray:
+        return self.by[self.bounds[c]:self.bounds[c + 1]]
+
+    def _cells(self, show: bool, desc: str):
+        return _progress(range(self.nlist), desc, total=self.nlist,
+                         enabled=show and self.n > 10 ** 5, unit="cell")
+
+    def _block(self, rows: np.ndarray, cols: np.ndarray):
+        """float32 squared distances (centred, as the exact search) of ``rows`` x ``cols``."""
+        import torch
+
+        Q = torch.from_numpy(self.S[rows] - self.mean)
+        C = torch.from_numpy(self.S[cols] - self.mean)
+        return (Q * Q).sum(dim=1)[:, None] + (C * C).sum(dim=1)[None, :] - 2.0 * (Q @ C.T)
+
+    def search(self, k: int, show: bool = False) -> np.ndarray:
+        import torch
+
+        n, kk = self.n, k + 1
+        idx = np.full((n, k), -1, np.int64)
+        for c in self._cells(show, "neighbours (cells)"):
+            own = self.members(c)
+            cols = np.concatenate([own] + [self.members(p) for p in self.probe[c][1:]])
+            m = min(kk, len(cols))
+            for a in range(0, len(own), BLOCK):
+                rows = own[a:a + BLOCK]
+                d2 = self._block(rows, cols)
+                d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -float("inf")  # self
+                top = torch.topk(d2, m, dim=1, largest=False, sorted=True).indices.numpy()
+                idx[rows, :m - 1] = cols[top[:, 1:]]
+        short = np.flatnonzero((idx < 0).any(axis=1))
+        if len(short):
+            idx[short] = _topk_rows(_centred(self.S), short, min(kk, n),
+                                    block=_fallback_block(n))[:, 1:]
+        return idx
+
+    def outside(self, queries: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest row of another label than each query's among the cells its cell probes
+        (-1 where they hold none)."""
+        import torch
+
+        best = np.full(len(queries), -1, np.int64)
+        qc = self.cell[queries]
+        o = np.argsort(qc, kind="stable")
+        cuts = np.flatnonzero(np.diff(qc[o])) + 1
+        lab = torch.from_numpy(labels)
+        for grp in np.split(o, cuts):
+            if not len(grp):
+                continue
+            c = qc[grp[0]]
+            cols = np.concatenate([self.members(p) for p in self.probe[c]])
+            for a in range(0, len(grp), BLOCK):
+                g = grp[a:a + BLOCK]
+                d2 = self._block(queries[g], cols)
+                d2[lab[queries[g]][:, None] == lab[cols][None, :]] = float("inf")
+                j = torch.argmin(d2, dim=1).numpy()
+                ok = np.isfinite(d2[torch.arange(len(g)), j].numpy())
+                best[g[ok]] = cols[j[ok]]
+        return best, None
+
+
+def _knn(S: np.ndarray, k: int, show: bool, method: str, scheduler: str | None):
     S = np.ascontiguousarray(S, dtype=np.float32)
     n = len(S)
     if not 1 <= k <= n - 1:
         raise ReseqError(f"k must be between 1 and N - 1 = {n - 1}, got {k}")
-    X = torch.from_numpy(S - S.mean(axis=0, dtype=np.float64).astype(np.float32))
-    sq = (X * X).sum(dim=1)
-    kk = min(k + 1, n)
-    idx = np.empty((n, k), np.int64)
-    starts = range(0, n, BLOCK)
-    for a in _progress(starts, "neighbours", total=len(starts), enabled=show and len(starts) > 4,
-                       unit="block"):
-        b = min(n, a + BLOCK)
-        q = X[a:b]
-        d2 = sq[a:b, None] + sq[None, :] - 2.0 * (q @ X.T)
-        d2[torch.arange(b - a), torch.arange(a, b)] = -1.0  # self first, then dropped
-        top = torch.topk(d2, kk, dim=1, largest=False, sorted=True).indices.numpy()
-        idx[a:b] = top[:, 1:kk]
+    method = _method(method, n)
+    index = None
+    if method == "exact":
+        scheduler = scheduler or os.environ.get("RESEQ_DASK_SCHEDULER") or None
+        idx = _exact_search(S, k, show, scheduler)
+    else:
+        index = _Index(S, show)
+        idx = index.search(k, show)
     rows = np.repeat(np.arange(n), k)
     dist = _exact(S, rows, idx.ravel()).reshape(n, k)
     o = np.lexsort((idx, dist), axis=1)
-    return np.take_along_axis(idx, o, axis=1), np.take_along_axis(dist, o, axis=1)
+    return np.take_along_axis(idx, o, axis=1), np.take_along_axis(dist, o, axis=1), index
+
+
+def knn(S: np.ndarray, k: int, show: bool = False, method: str = "auto",
+        scheduler: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest other rows of every row of ``S``: (idx (N, k) int64, dist (N, k)
+    float64), each row sorted by distance then index.
+
+    ``method``: ``"exact"`` (exact up to float32 ranking of distances that differ by less than
+    about 1e-6 of the sketches' spread), ``"ivf"`` (approximate: k-means cells, see the module
+    doc for its measured recall) or ``"auto"`` (exact up to :data:`EXACT_MAX` rows). ``scheduler``:
+    a Dask scheduler's ``tcp://HOST:PORT`` for the exact search (default
+    ``$RESEQ_DASK_SCHEDULER``, else in this process); the index always runs here."""
+    idx, dist, _ = _knn(S, k, show, method, scheduler)
+    return idx, dist
 
 
 def nearest_outside(S: np.ndarray, queries: np.ndarray, labels: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """For each row index in ``queries``, its nearest row with a different ``labels`` value:
-    (idx, dist float64)."""
+    """For each row index in ``queries``, its nearest row with a different ``labels`` value,
+    by the exact blocked search: (idx, dist float64)."""
+    return _outside(S, queries, labels, None)
+
+
+def _outside(S, queries, labels, index):
     import torch
 
     S = np.ascontiguousarray(S, dtype=np.float32)
-    X = torch.from_numpy(S - S.mean(axis=0, dtype=np.float64).astype(np.float32))
-    sq = (X * X).sum(dim=1)
-    lab = torch.from_numpy(np.asarray(labels, np.int64))
-    best = np.empty(len(queries), np.int64)
-    for a in range(0, len(queries), BLOCK):
-        qi = torch.from_numpy(np.asarray(queries[a:a + BLOCK], np.int64))
-        d2 = sq[qi, None] + sq[None, :] - 2.0 * (X[qi] @ X.T)
-        d2[lab[qi, None] == lab[None, :]] = float("inf")
-        best[a:a + len(qi)] = torch.argmin(d2, dim=1).numpy()
-    return best, _exact(S, np.asarray(queries), best)
+    queries = np.asarray(queries, np.int64)
+    labels = np.asarray(labels, np.int64)
+    best = np.full(len(queries), -1, np.int64)
+    if index is not None:
+        best = index.outside(queries, labels)[0]
+    rest = np.flatnonzero(best < 0)
+    if len(rest):
+        X = torch.from_numpy(_centred(S))
+        sq = (X * X).sum(dim=1)
+        lab = torch.from_numpy(labels)
+        step = BLOCK if index is None else _fallback_block(len(S))
+        for a in range(0, len(rest), step):
+            qi = torch.from_numpy(queries[rest[a:a + step]])
+            d2 = sq[qi, None] + sq[None, :] - 2.0 * (X[qi] @ X.T)
+            d2[lab[qi, None] == lab[None, :]] = float("inf")
+            best[rest[a:a + step]] = torch.argmin(d2, dim=1).numpy()
+    return best, _exact(S, queries, best)
 
 
-def knn_graph(S: np.ndarray, k: int = 10, show: bool = False):
+def knn_graph(S: np.ndarray, k: int = 10, show: bool = False, method: str = "auto",
+              scheduler: str | None = None):
     """The symmetrised, connected k-nearest-neighbour graph of the sketches ``S``, as a
-    :class:`~reseq.graph.sparse.SparseDistances` (its ``graph`` holds the sketch distances)."""
+    :class:`~reseq.graph.sparse.SparseDistances` (its ``graph`` holds the sketch distances).
+    ``method`` and ``scheduler`` as for :func:`knn`."""
     from scipy.sparse.csgraph import connected_components
 
     from .sparse import ZERO, SparseDistances
@@ -107,9 +333,11 @@ def knn_graph(S: np.ndarray, k: int = 10, show: bool = False):
     if not np.isfinite(S).all():
         raise ReseqError("sketches contain NaN or infinite values")
     k = int(min(k, n - 1))
-    idx, dist = knn(S, k, show)
+    idx, dist, index = _knn(S, k, show, method, scheduler)
     rows = np.repeat(np.arange(n), k)
     r, c, w = [rows], [idx.ravel()], [dist.ravel()]
+    near = np.full(n, -1, np.int64)  # each node's nearest outside its component, while it is
+    near_d = np.zeros(n)
     while True:
         G = _sym(r, c, w, n, ZERO)
         count, labels = connected_components(G, directed=False)
@@ -117,16 +345,32 @@ def knn_graph(S: np.ndarray, k: int = 10, show: bool = False):
             break
         sizes = np.bincount(labels)
         queries = np.flatnonzero(labels != int(np.argmax(sizes)))
-        near, nd = nearest_outside(S, queries, labels)
+        if index is not None:
+            queries = _sample(queries, labels[queries], OUTSIDE_SAMPLE)
+        ask = queries[(near[queries] < 0) | (labels[np.maximum(near[queries], 0)]
+                                             == labels[queries])]
+        near[ask], near_d[ask] = _outside(S, ask, labels, index)
+        nd = near_d[queries]
         # each small component's shortest edge out (ties: lowest distance, then indices)
-        o = np.lexsort((near, queries, nd, labels[queries]))
+        o = np.lexsort((near[queries], queries, nd, labels[queries]))
         lq = labels[queries][o]
         first = np.concatenate([[True], lq[1:] != lq[:-1]])
         pick = o[first]
         r.append(queries[pick])
-        c.append(near[pick])
+        c.append(near[queries][pick])
         w.append(nd[pick])
+    del index
     return SparseDistances(S, G, neighbours=(idx, dist))
+
+
+def _sample(queries: np.ndarray, lab: np.ndarray, m: int) -> np.ndarray:
+    """At most ``m`` of each label's ``queries`` (sorted), evenly spaced."""
+    o = np.argsort(lab, kind="stable")
+    cuts = np.flatnonzero(np.diff(lab[o])) + 1
+    keep = []
+    for grp in np.split(o, cuts):
+        keep.append(grp if len(grp) <= m else grp[np.linspace(0, len(grp) - 1, m).astype(np.intp)])
+    return np.sort(queries[np.concatenate(keep)])
 
 
 def _sym(r, c, w, n, zero):
