@@ -12,7 +12,8 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
 - ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
   (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
   threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
-  the sketches of the :data:`NPROBE` cells nearest to its own cell's centroid. No copy of the
+  the sketches of its own cell and of the cells nearest to its cell's centroid, up to
+  :data:`NPROBE` cells or :data:`NPROBE` average cells' worth of sketches. No copy of the
   sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
   recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): RECALL_REAL on 20,000
   real frames (d = 256 and 1,024) and RECALL_SYN on 10^6 video-like synthetic sketches (d = 256,
@@ -57,7 +58,7 @@ BLOCK = 512
 #: ``method="auto"``: the exact search up to this many sketches, the IVF index above.
 EXACT_MAX = 200_000
 #: Cells compared with each cell by the ``"ivf"`` search (its own first).
-NPROBE = 16
+NPROBE = 8
 #: Above :data:`EXACT_MAX`, the members of a component asked for their nearest outside node.
 OUTSIDE_SAMPLE = 64
 #: Query blocks per Dask task.
@@ -196,6 +197,19 @@ class _Index:
     def members(self, c: int) -> np.ndarray:
         return self.by[self.bounds[c]:self.bounds[c + 1]]
 
+    def candidates(self, c: int) -> np.ndarray:
+        """The members of cell ``c`` (first) and of its nearest cells, nearest first, up to
+        ``NPROBE`` cells or until they hold ``NPROBE`` average cells' worth of sketches (k-means
+        cells are uneven: a large cell compared with large neighbours would cost quadratically)."""
+        budget = self.nprobe * self.n / self.nlist
+        parts, size = [], 0
+        for p in self.probe[c]:
+            if parts and size >= budget:
+                break
+            parts.append(self.members(p))
+            size += len(parts[-1])
+        return np.concatenate(parts)
+
     def _cells(self, show: bool, desc: str):
         return _progress(range(self.nlist), desc, total=self.nlist,
                          enabled=show and self.n > 10 ** 5, unit="cell")
@@ -215,7 +229,7 @@ class _Index:
         idx = np.full((n, k), -1, np.int64)
         for c in self._cells(show, "neighbours (cells)"):
             own = self.members(c)
-            cols = np.concatenate([own] + [self.members(p) for p in self.probe[c][1:]])
+            cols = self.candidates(c)
             m = min(kk, len(cols))
             for a in range(0, len(own), BLOCK):
                 rows = own[a:a + BLOCK]
@@ -243,7 +257,7 @@ class _Index:
             if not len(grp):
                 continue
             c = qc[grp[0]]
-            cols = np.concatenate([self.members(p) for p in self.probe[c]])
+            cols = self.candidates(c)
             for a in range(0, len(grp), BLOCK):
                 g = grp[a:a + BLOCK]
                 d2 = self._block(queries[g], cols)
