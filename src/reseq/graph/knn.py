@@ -214,13 +214,17 @@ class _Index:
         return _progress(range(self.nlist), desc, total=self.nlist,
                          enabled=show and self.n > 10 ** 5, unit="cell")
 
-    def _block(self, rows: np.ndarray, cols: np.ndarray):
-        """float32 squared distances (centred, as the exact search) of ``rows`` x ``cols``."""
+    def _blocks(self, rows: np.ndarray, cols: np.ndarray):
+        """(start, float32 squared distances of a block of ``rows`` x ``cols``), centred as in
+        the exact search; the candidates gathered once, at most 2^24 floats a block."""
         import torch
 
-        Q = torch.from_numpy(self.S[rows] - self.mean)
         C = torch.from_numpy(self.S[cols] - self.mean)
-        return (Q * Q).sum(dim=1)[:, None] + (C * C).sum(dim=1)[None, :] - 2.0 * (Q @ C.T)
+        csq = (C * C).sum(dim=1)
+        step = max(8, min(BLOCK, (1 << 24) // max(len(cols), 1)))
+        for a in range(0, len(rows), step):
+            Q = torch.from_numpy(self.S[rows[a:a + step]] - self.mean)
+            yield a, (Q * Q).sum(dim=1)[:, None] + csq[None, :] - 2.0 * (Q @ C.T)
 
     def search(self, k: int, show: bool = False) -> np.ndarray:
         import torch
@@ -231,9 +235,8 @@ class _Index:
             own = self.members(c)
             cols = self.candidates(c)
             m = min(kk, len(cols))
-            for a in range(0, len(own), BLOCK):
-                rows = own[a:a + BLOCK]
-                d2 = self._block(rows, cols)
+            for a, d2 in self._blocks(own, cols):
+                rows = own[a:a + len(d2)]
                 d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -float("inf")  # self
                 top = torch.topk(d2, m, dim=1, largest=False, sorted=True).indices.numpy()
                 idx[rows, :m - 1] = cols[top[:, 1:]]
@@ -258,9 +261,8 @@ class _Index:
                 continue
             c = qc[grp[0]]
             cols = self.candidates(c)
-            for a in range(0, len(grp), BLOCK):
-                g = grp[a:a + BLOCK]
-                d2 = self._block(queries[g], cols)
+            for a, d2 in self._blocks(queries[grp], cols):
+                g = grp[a:a + len(d2)]
                 d2[lab[queries[g]][:, None] == lab[cols][None, :]] = float("inf")
                 j = torch.argmin(d2, dim=1).numpy()
                 ok = np.isfinite(d2[torch.arange(len(g)), j].numpy())
