@@ -16,9 +16,10 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
   :data:`NPROBE` cells or :data:`NPROBE` average cells' worth of sketches. No copy of the
   sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
   recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): 0.998 on 20,000
-  real frames (d = 256 and 1,024; the exact search: 5-6x longer) and 1.000 on 10^6 video-like synthetic sketches (d = 256,
-  1,000 sampled queries) in minutes on 2 cores, where the exact search would take hours. A
-  sketch whose probed cells hold fewer than ``k`` others is searched exactly.
+  real frames (d = 256 and 1,024; the exact search took 5-6x longer) and 1.000 on 10^6
+  video-like synthetic sketches (d = 256, 1,000 sampled queries) in minutes on 2 cores, where
+  the exact search would take hours. A sketch whose probed cells hold fewer than ``k`` others
+  is searched exactly.
 
 ``"auto"`` (the default) is exact up to :data:`EXACT_MAX` sketches, the index above. Either
 way the kept distances are recomputed in float64 from the differences (a pair of identical
