@@ -12,12 +12,14 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
 - ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
   (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
   threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
-  the sketches of the :data:`NPROBE` cells nearest to its own cell's centroid. No copy of the
+  the sketches of its own cell and of the cells nearest to its cell's centroid, up to
+  :data:`NPROBE` cells or :data:`NPROBE` average cells' worth of sketches. No copy of the
   sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
-  recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): RECALL_REAL on 20,000
-  real frames (d = 256 and 1,024) and RECALL_SYN on 10^6 video-like synthetic sketches (d = 256,
-  1,000 sampled queries) in TIME_SYN on 2 cores, where the exact search would take hours. A
-  sketch whose probed cells hold fewer than ``k`` others is searched exactly.
+  recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): 0.998 on 20,000
+  real frames (d = 256 and 1,024; the exact search took 5-6x longer) and 1.000 on 10^6
+  video-like synthetic sketches (d = 256, 1,000 sampled queries) in minutes on 2 cores, where
+  the exact search would take hours. A sketch whose probed cells hold fewer than ``k`` others
+  is searched exactly.
 
 ``"auto"`` (the default) is exact up to :data:`EXACT_MAX` sketches, the index above. Either
 way the kept distances are recomputed in float64 from the differences (a pair of identical
@@ -57,7 +59,7 @@ BLOCK = 512
 #: ``method="auto"``: the exact search up to this many sketches, the IVF index above.
 EXACT_MAX = 200_000
 #: Cells compared with each cell by the ``"ivf"`` search (its own first).
-NPROBE = 16
+NPROBE = 8
 #: Above :data:`EXACT_MAX`, the members of a component asked for their nearest outside node.
 OUTSIDE_SAMPLE = 64
 #: Query blocks per Dask task.
@@ -196,17 +198,34 @@ class _Index:
     def members(self, c: int) -> np.ndarray:
         return self.by[self.bounds[c]:self.bounds[c + 1]]
 
+    def candidates(self, c: int) -> np.ndarray:
+        """The members of cell ``c`` (first) and of its nearest cells, nearest first, up to
+        ``NPROBE`` cells or until they hold ``NPROBE`` average cells' worth of sketches (k-means
+        cells are uneven: a large cell compared with large neighbours would cost quadratically)."""
+        budget = self.nprobe * self.n / self.nlist
+        parts, size = [], 0
+        for p in self.probe[c]:
+            if parts and size >= budget:
+                break
+            parts.append(self.members(p))
+            size += len(parts[-1])
+        return np.concatenate(parts)
+
     def _cells(self, show: bool, desc: str):
         return _progress(range(self.nlist), desc, total=self.nlist,
                          enabled=show and self.n > 10 ** 5, unit="cell")
 
-    def _block(self, rows: np.ndarray, cols: np.ndarray):
-        """float32 squared distances (centred, as the exact search) of ``rows`` x ``cols``."""
+    def _blocks(self, rows: np.ndarray, cols: np.ndarray):
+        """(start, float32 squared distances of a block of ``rows`` x ``cols``), centred as in
+        the exact search; the candidates gathered once, at most 2^24 floats a block."""
         import torch
 
-        Q = torch.from_numpy(self.S[rows] - self.mean)
         C = torch.from_numpy(self.S[cols] - self.mean)
-        return (Q * Q).sum(dim=1)[:, None] + (C * C).sum(dim=1)[None, :] - 2.0 * (Q @ C.T)
+        csq = (C * C).sum(dim=1)
+        step = max(8, min(BLOCK, (1 << 24) // max(len(cols), 1)))
+        for a in range(0, len(rows), step):
+            Q = torch.from_numpy(self.S[rows[a:a + step]] - self.mean)
+            yield a, (Q * Q).sum(dim=1)[:, None] + csq[None, :] - 2.0 * (Q @ C.T)
 
     def search(self, k: int, show: bool = False) -> np.ndarray:
         import torch
@@ -215,11 +234,10 @@ class _Index:
         idx = np.full((n, k), -1, np.int64)
         for c in self._cells(show, "neighbours (cells)"):
             own = self.members(c)
-            cols = np.concatenate([own] + [self.members(p) for p in self.probe[c][1:]])
+            cols = self.candidates(c)
             m = min(kk, len(cols))
-            for a in range(0, len(own), BLOCK):
-                rows = own[a:a + BLOCK]
-                d2 = self._block(rows, cols)
+            for a, d2 in self._blocks(own, cols):
+                rows = own[a:a + len(d2)]
                 d2[torch.arange(len(rows)), torch.arange(a, a + len(rows))] = -float("inf")  # self
                 top = torch.topk(d2, m, dim=1, largest=False, sorted=True).indices.numpy()
                 idx[rows, :m - 1] = cols[top[:, 1:]]
@@ -243,10 +261,9 @@ class _Index:
             if not len(grp):
                 continue
             c = qc[grp[0]]
-            cols = np.concatenate([self.members(p) for p in self.probe[c]])
-            for a in range(0, len(grp), BLOCK):
-                g = grp[a:a + BLOCK]
-                d2 = self._block(queries[g], cols)
+            cols = self.candidates(c)
+            for a, d2 in self._blocks(queries[grp], cols):
+                g = grp[a:a + len(d2)]
                 d2[lab[queries[g]][:, None] == lab[cols][None, :]] = float("inf")
                 j = torch.argmin(d2, dim=1).numpy()
                 ok = np.isfinite(d2[torch.arange(len(g)), j].numpy())
