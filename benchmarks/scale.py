@@ -107,6 +107,13 @@ def _child(stage: str, spec: dict) -> dict:
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process in MB: VmHWM (reset at exec), not ru_maxrss (which
+    Linux keeps across exec, so a child of a large parent would report the parent's peak)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -449,11 +456,7 @@ def _knn_run(spec: dict) -> dict:
         rows = np.load(work / "rows.npy") if (work / "rows.npy").exists() else np.arange(n)
         res["recall"] = float(np.mean([len(set(idx[r]) & set(t)) / k
                                        for r, t in zip(rows, truth)]))
-    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a large parent
-    # (the 10^6 sketches and their brute-force truth) would report the parent's peak
-    hwm = [ln for ln in Path("/proc/self/status").read_text().splitlines()
-           if ln.startswith("VmHWM:")] if Path("/proc/self/status").exists() else []
-    res["rss_mb"] = int(hwm[0].split()[1]) / 1024 if hwm else _rss_mb()
+    res["rss_mb"] = _rss_mb()
     return res
 
 
