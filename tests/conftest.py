@@ -130,8 +130,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory) -> str:
-    """``tcp://127.0.0.1:PORT`` of a real scheduler and two worker processes (stopped after)."""
+def dask_cluster(tmp_path_factory, unprivileged) -> str:
+    """``tcp://127.0.0.1:PORT`` of a real scheduler and two worker processes named w0, w1
+    (dashboards off, one thread each; stopped after). The workers run without root's power to
+    read any file (``unprivileged``), as workers of another user would: permission bits apply to
+    them and not to the test process."""
     import time
 
     pytest.importorskip("distributed")
@@ -147,7 +150,8 @@ def dask_cluster(tmp_path_factory) -> str:
     try:
         for w in range(2):
             procs.append(subprocess.Popen(
-                [dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard", "--no-nanny",
+                [*unprivileged, dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard",
+                 "--no-nanny",
                  "--name", f"w{w}", "--local-directory", str(tmp / f"w{w}")],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from distributed import Client

@@ -127,81 +127,19 @@ def test_resolve_device():
         resolve_device("gpu0")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, unprivileged):
-    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1 (dashboards off,
-    one thread each); yields the scheduler's address. The workers run without root's power to
-    read any file (``unprivileged``), as workers of another user would: permission bits apply
-    to them and not to this process."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    pytest.importorskip("distributed")
-    from distributed import Client
-
-    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
-    assert dask_cli, "the dask command (dask[distributed]) is not installed"
-    tmp = tmp_path_factory.mktemp("dask")
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    try:
-        for w in range(2):
-            procs.append(subprocess.Popen(
-                [*unprivileged, dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard",
-                 "--no-nanny", "--name", f"w{w}", "--local-directory", str(tmp / f"w{w}")],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 90
-        while True:  # the scheduler needs a moment to listen
-            try:
-                client = Client(addr, timeout=5, set_as_default=False)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        with client:
-            client.wait_for_workers(2, timeout=90)
-            workers = {ws["name"] for ws in client.scheduler_info()["workers"].values()}
-        assert workers == {"w0", "w1"}
-        yield addr
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
 @pytest.mark.slow
-def test_a_real_dask_cluster_gives_the_same_sketches(frames, cluster, monkeypatch):
+def test_a_real_dask_cluster_gives_the_same_sketches(frames, dask_cluster, monkeypatch):
     import reseq.sketches as sk
+    from conftest import free_port
 
     monkeypatch.setattr(sk, "SHARD", 16)
     x = frames[:64]  # 4 shards
     ref = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
-    monkeypatch.setenv("RESEQ_DASK_SCHEDULER", cluster)
+    monkeypatch.setenv("RESEQ_DASK_SCHEDULER", dask_cluster)
     got = sk.sketch(x, d=128, cache=False, progress=False, device="cpu")
     assert np.array_equal(got, ref)  # bit for bit
     with pytest.raises(ReseqError, match="cannot reach the Dask scheduler"):
-        sk._dask_client(f"tcp://127.0.0.1:{_free_port()}", timeout=2)
+        sk._dask_client(f"tcp://127.0.0.1:{free_port()}", timeout=2)
 
 
 # ------------------------------------------------------------ decoding on the workers
@@ -298,7 +236,7 @@ def test_sketch_source_equals_sketch_of_the_loaded_frames(video, folder, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_real_dask_cluster_decodes_and_sketches_like_this_process(video, folder, cluster,
+def test_a_real_dask_cluster_decodes_and_sketches_like_this_process(video, folder, dask_cluster,
                                                                    tmp_path, monkeypatch):
     import os
     import shutil
@@ -312,7 +250,7 @@ def test_a_real_dask_cluster_decodes_and_sketches_like_this_process(video, folde
                                device="cpu")
         stats: dict = {}
         got = sk.sketch_source(src, size=64, max_frames=64, d=128, cache=False, progress=False,
-                               device="cpu", scheduler=cluster, stats=stats)
+                               device="cpu", scheduler=dask_cluster, stats=stats)
         assert stats["decoded"] == "workers" and stats["shards"] == shards
         assert got.labels == ref.labels and got.hashes == ref.hashes
         assert np.array_equal(got.array, ref.array)  # bit for bit
@@ -325,11 +263,11 @@ def test_a_real_dask_cluster_decodes_and_sketches_like_this_process(video, folde
     with pytest.raises(ReseqError, match=r"Dask worker tcp://.* cannot read .*hidden.mp4.*"
                                          r"same path"):
         sk.sketch_source(hidden, size=64, max_frames=32, d=64, cache=False, progress=False,
-                         scheduler=cluster)
+                         scheduler=dask_cluster)
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_from_its_finished_shards(video, cluster, tmp_path, monkeypatch):
+def test_a_killed_run_resumes_from_its_finished_shards(video, dask_cluster, tmp_path, monkeypatch):
     """The client process is killed (SIGKILL) while the cluster computes; the next run, here
     in this process, reads the shards that were finished and computes the rest."""
     import os
@@ -342,7 +280,7 @@ def test_a_killed_run_resumes_from_its_finished_shards(video, cluster, tmp_path,
     cache = tmp_path / "cache"
     code = ("import reseq.sketches as sk; sk.SHARD = 8; "
             f"sk.sketch_source({str(video)!r}, size=64, d=128, device='cpu', progress=False, "
-            f"scheduler={cluster!r})")
+            f"scheduler={dask_cluster!r})")
     env = {**os.environ, "RESEQ_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
     env.pop("RESEQ_NO_CACHE", None)
     child = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
@@ -369,14 +307,14 @@ def test_a_killed_run_resumes_from_its_finished_shards(video, cluster, tmp_path,
 
 
 @pytest.mark.slow
-def test_the_cli_sends_decoding_to_the_workers_with_the_same_result(video, cluster, tmp_path,
+def test_the_cli_sends_decoding_to_the_workers_with_the_same_result(video, dask_cluster, tmp_path,
                                                                     run_cli):
     """`reseq order VIDEO --sparse --scheduler ...`: the workers decode the video; the order
     and the index are those of the run without a scheduler."""
     import json
 
     outs = []
-    for name, extra in (("here", []), ("cluster", ["--scheduler", cluster])):
+    for name, extra in (("here", []), ("cluster", ["--scheduler", dask_cluster])):
         index = tmp_path / f"{name}.json"
         r = run_cli("order", video, "--sparse", "--size", "64", "--every", "2", "--device",
                     "cpu", "-o", tmp_path / f"{name}.gif", "--index", index, *extra,
