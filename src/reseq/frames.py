@@ -430,7 +430,11 @@ class _Assembler:
 
         self.frame_bytes = target[0] * target[1] * 3
         n = max(self.expected or 1, 1)
-        if n * self.frame_bytes > spill_limit():  # they will go to a temporary file on disk
+        if n * self.frame_bytes > spill_limit():  # they will go to a temporary file on disk;
+            # the frames being decoded and resized at once must still fit in memory
+            busy = self._window + 2
+            check_memory(3 * busy * self.frame_bytes,
+                         f"{busy} frames at {target[0]}x{target[1]} px being decoded at once")
             return
         check_memory(2 * n * self.frame_bytes + self.frame_bytes,
                      f"{n:,} frame{'s' if n > 1 else ''} at {target[0]}x{target[1]} px")
