@@ -533,6 +533,45 @@ def knn_bench(args) -> None:
                 row("synthetic", "graph", n, d, run({**base, "method": "graph"}), note)
 
 
+# ------------------------------------------------------------------------- order (step by step)
+
+def order_steps(args) -> None:
+    """The sparse order's construction steps one by one, with the time and the sketch cost of
+    the path after each: real frames (``long_video(n, size)``) or synthetic sketches."""
+    from reseq.graph import sparse as sps
+    from reseq.graph.knn import knn_graph
+
+    if args.synthetic:
+        S = _synthetic(args.n, args.d)
+        what = f"{args.n} synthetic video-like sketches, d = {args.d}"
+    else:
+        from reseq.sketches import sketch
+
+        S = sketch(long_video(args.n, args.size), d=args.d, progress=False, device="cpu")
+        what = f"{args.n} real frames (long_video) at {args.size} px, d = {args.d}"
+    t = time.perf_counter()
+    SD = knn_graph(S, k=args.k)
+    print(f"{what}; knn_graph (k = {args.k}) {time.perf_counter() - t:.1f} s")
+    print("| step | s | path cost (sketches) | peak RSS MB |")
+    print("|---|---|---|---|")
+    steps = [("greedy matching", lambda p: sps.greedy_path(SD)),
+             ("2-opt / Or-opt on neighbour lists", lambda p: sps.local_search(SD, p, False, False)),
+             ("pieces re-arranged", lambda p: sps.arrange_segments(SD, p, False, False, 0)),
+             ("2-opt / Or-opt again", lambda p: sps.local_search(SD, p, False, False))]
+    for passes in args.passes:
+        steps.append((f"windows, {passes} pass(es) from the step above",
+                      lambda p, k=passes: sps._refine(SD, p, False, True, True, 0, 1.0,
+                                                      sps.WINDOW, k, False)))
+    base = None
+    for name, fn in steps:
+        t = time.perf_counter()
+        q = fn(base)
+        print(f"| {name} | {time.perf_counter() - t:.1f} | {SD.path_cost(q):.4f} "
+              f"| {_rss_mb():.0f} |", flush=True)
+        if not name.startswith("windows"):
+            base = q
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -578,8 +617,17 @@ def main() -> None:
     kb.add_argument("--nprobe", type=int, nargs="*", default=[8], help="ivf rows (none: only the graph)")
     kb.add_argument("--no-graph", action="store_true", help="synthetic: no knn_graph row")
     kb.add_argument("--k", type=int, default=10)
+    o = sub.add_parser("order", help="the sparse order's steps one by one")
+    o.add_argument("--n", type=int, default=20000)
+    o.add_argument("--size", type=int, default=64)
+    o.add_argument("--d", type=int, default=1024)
+    o.add_argument("--k", type=int, default=10)
+    o.add_argument("--synthetic", action="store_true")
+    o.add_argument("--passes", type=int, nargs="*", default=[1, 2])
     args = ap.parse_args()
-    if args.cmd == "video":
+    if args.cmd == "order":
+        order_steps(args)
+    elif args.cmd == "video":
         write_video(args.n, args.size, args.output)
     elif args.cmd == "accuracy":
         accuracy(args)
