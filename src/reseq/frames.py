@@ -444,8 +444,10 @@ class _Assembler:
             self.failed.append((label, result))
             return
         array, native = result
-        if self.disk is None and (len(self.arrays) + 1) * self.frame_bytes > spill_limit():
-            # more frames than memory should hold: to a nameless temporary file from here on
+        if self.disk is None and (max(self.expected or 0, len(self.arrays) + 1)
+                                  * self.frame_bytes > spill_limit()):
+            # more frames than memory should hold (expected, or already there): to a nameless
+            # temporary file from here on
             self.disk = DiskArray(array.shape, max(self.expected or 0, len(self.arrays) + 1))
             for a in range(0, len(self.arrays), 256):
                 self.disk.append(np.stack(self.arrays[a:a + 256]))
