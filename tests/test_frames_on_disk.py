@@ -13,7 +13,15 @@ import os
 import numpy as np
 import pytest
 
-from reseq._util import DiskArray, is_on_disk, iter_frames, release_pages, take_frames
+from reseq._util import (
+    DiskArray,
+    FrameView,
+    frames_in_order,
+    is_on_disk,
+    iter_frames,
+    release_pages,
+    take_frames,
+)
 from reseq.frames import load_frames
 
 
@@ -81,6 +89,33 @@ def test_cli_output_identical_with_frames_on_disk(run_cli, tmp_path, bunny):
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
     assert (tmp_path / "mem.json").read_text() == (tmp_path / "disk.json").read_text()
+    assert os.listdir(tmp_path / "t") == []
+
+
+def test_frames_written_in_path_order_are_read_in_place(bunny, monkeypatch, tmp_path):
+    # no second file of frames: a view reads frame idx[i] from the first one when asked
+    monkeypatch.setenv("RESEQ_MAX_MEMORY", str(4 * 10 * bunny.array[0].nbytes))
+    monkeypatch.setenv("RESEQ_TMPDIR", str(tmp_path))
+    disk = load_frames("sample:bunny", size=64).array
+    idx = np.concatenate([np.random.default_rng(1).permutation(len(disk)), [0, 0, 5]])
+    view = frames_in_order(disk, idx)
+    assert isinstance(view, FrameView) and is_on_disk(view)
+    assert view.shape == (len(idx), *disk.shape[1:]) and len(view) == len(idx)
+    assert all(np.array_equal(a, bunny.array[i]) for a, i in zip(iter_frames(view, 8), idx))
+    assert np.array_equal(view[-3:], bunny.array[[0, 0, 5]])
+    mem = frames_in_order(bunny.array, idx)  # frames in memory: a plain copy
+    assert isinstance(mem, np.ndarray) and np.array_equal(mem, bunny.array[idx])
+
+
+def test_loop_outputs_identical_with_frames_on_disk(run_cli, tmp_path):
+    env_disk = {"RESEQ_MAX_MEMORY": str(4 * 10 * 144 * 256 * 3), "RESEQ_TMPDIR": str(tmp_path / "t")}
+    (tmp_path / "t").mkdir()
+    for name, env in (("mem", {}), ("disk", env_disk)):
+        r = run_cli("loop", "sample:bunny", "--sparse", "--frames", "150", "-o",
+                    tmp_path / f"{name}.gif", "--sheet", tmp_path / f"{name}.png", env=env)
+        assert r.returncode == 0, r.stderr
+    assert (tmp_path / "mem.gif").read_bytes() == (tmp_path / "disk.gif").read_bytes()
+    assert (tmp_path / "mem.png").read_bytes() == (tmp_path / "disk.png").read_bytes()
     assert os.listdir(tmp_path / "t") == []
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from .errors import ReseqError
 
 __all__ = [
+    "FrameView",
     "Output",
     "atomic_path",
     "cache_dir",
@@ -37,6 +38,7 @@ __all__ = [
     "check_writable",
     "format_bytes",
     "frame_limit",
+    "frames_in_order",
     "memory_limit",
     "os_error_message",
     "progress",
@@ -488,6 +490,41 @@ def iter_frames(images, chunk: int = 256) -> Iterator[np.ndarray]:
             release_pages(images)
     if on_disk:
         release_pages(images)
+
+
+class FrameView:
+    """The frames ``images[idx]`` of an on-disk array, read one by one when asked for, not copied.
+
+    What a writer needs of a frame array (``len``, ``shape``, ``dtype``, ``ndim``, ``view[i]``)
+    without a second file of frames on disk: writing 10^6 frames in path order would otherwise
+    first copy 110 GB. ``view[i]`` reads frame ``idx[i]``; a slice or index array gives
+    :func:`take_frames` of those frames. It counts as on disk (:func:`is_on_disk`), so
+    :func:`iter_frames` drops the pages it has read. Repeated indices (a chained loop) cost no
+    disk at all.
+    """
+
+    def __init__(self, images, idx) -> None:
+        self.base = images  # is_on_disk / release_pages follow .base to the mapping
+        self.idx = np.asarray(idx, dtype=np.intp).ravel()
+        self.shape = (len(self.idx), *images.shape[1:])
+        self.dtype = images.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.base[int(self.idx[key])]
+        return take_frames(self.base, self.idx[key])
+
+
+def frames_in_order(images, idx):
+    """``images[idx]`` for writing: a copy for frames in memory, a :class:`FrameView` (no copy)
+    for frames on disk."""
+    if not is_on_disk(images):
+        return images[np.asarray(idx, dtype=np.intp).ravel()]
+    return FrameView(images, idx)
 
 
 def take_frames(images, idx, chunk: int = 256) -> np.ndarray:

@@ -139,7 +139,10 @@ def _bar(images: np.ndarray, desc: str):
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
+    from ._util import FrameView
+
+    if not isinstance(images, FrameView):  # a view reads its frames when they are written
+        images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ReseqError(f"expected frames of shape (M, H, W, 3), got {images.shape}")
     if len(images) == 0:

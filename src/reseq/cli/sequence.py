@@ -300,13 +300,13 @@ class _Run:
     def write(self, seq: np.ndarray, closed: bool, title: str,
               more: list[tuple[Path | str, str]] | None = None) -> None:
         """Write the sequence ``seq`` (working indices) and print the summary."""
-        from .._util import take_frames
+        from .._util import FrameView, frames_in_order, take_frames
         from ..render import contact_sheet, output_kind, write_sequence
 
         o = self.opts
         seq = np.asarray(seq, dtype=int)
         labels = [self.frames.labels[i] for i in seq]
-        images = take_frames(self.frames.array, seq)
+        images = frames_in_order(self.frames.array, seq)
         steps = self.steps(seq, closed)
         dists: list[float | None] = [float(s) for s in steps]
         if not closed:
@@ -315,6 +315,8 @@ class _Run:
         biggest = self._largest(steps, labels)
         synth_lines: list[str] = []
         if o.get("synthesize"):
+            if isinstance(images, FrameView):  # synthesis works on frames in memory
+                images = take_frames(self.frames.array, seq)
             images, labels, dists, extra, synth_lines = self.synthesize(
                 seq, images, labels, steps, closed)
         paths = write_sequence(o["output"], images, labels, dists, fps=o["fps"],
