@@ -116,8 +116,8 @@ CLIPS = [
      "cartoon", "no", "hard, fast action with few frames: a slayer lunges with its claws"),
     ("dink_goblin_spin_attack", "freedink-data", "dink",
      r"graphics\foes\goblin\horns\attack2\f01sa-", "cartoon", "no",
-     "hard, fast action with few frames, turns less than a full turn: a horned goblin spins "
-     "round with its club"),
+     "hard, fast action with few frames, a turn: a horned goblin spins round once with its "
+     "club (6 frames; pictures half a turn apart look alike)"),
     ("dink_whirl", "freedink-data", "dink", r"graphics\effects\splode\whirl-", "cartoon", "no",
      "hard, hovers: a cloud of fire swirls in place (created with brain 7: played once)"),
     ("dink_sparks", "freedink-data", "dink", r"graphics\effects\sparks\spark-", "cartoon", "no",
@@ -154,8 +154,8 @@ CLIPS = [
     ("vid_megamind_c", "opencv-doc", "video", ("Megamind.avi", 154, 199, 1, 2), "3d-render",
      "no", "hard, hovers: rendered film, the woman answers, raising her glass"),
     ("vid_megamind_d", "opencv-doc", "video", ("Megamind.avi", 200, 269, 1, 2), "3d-render",
-     "no", "hard, hovers: rendered film, close-up of the man talking, he takes off his glasses "
-     "and puts them back"),
+     "no", "hard, hovers: rendered film, close-up of the man talking: he shuts his eyes, tilts his "
+     "head and looks up again"),
     ("vid_vtest", "opencv-doc", "video", ("vtest.avi", 0, 118, 2, 2), "natural", "no",
      "easy: fixed camera over a square, pedestrians walk across"),
     ("vid_tree", "opencv-doc", "video", ("tree.avi", 0, 52, 1, 1), "natural", "no",
