@@ -19,7 +19,7 @@ and pixel statistics were looked at.
   the folder's ``dir.ff``), drawn at the sequence's offset, white as the transparent colour (as
   the engine draws them); ``set_frame_frame`` lines of the sequence are applied.
 - ``opencv-doc`` (video): stretches of single shots of the sample videos, every frame or every
-  second one, halved in size (box filter).
+  second one, the larger ones halved in size (box filter).
 
 Sprites go through ``build_devset2.composite`` (white canvas holding all frames at their anchor,
 integer nearest-neighbour upscale to at least 128 px on the longer side, blank frames dropped,
