@@ -14,6 +14,7 @@ first and last frame, :func:`reseq.graph.order`), with the step matrix replaced 
                 8 px), scaled back to 256 px: the moving part magnified
   alex+crop     alex / median + crop / median
   pixel         squared pixel difference
+  vgg           LPIPS VGG16 (with --vgg; several times AlexNet's time), and alex+vgg
 
 It prints, per corpus and K, the mean Kendall tau distance of each (and its worst change
 against alex), then the "oracle": per clip the best tau of all of them, chosen with hindsight.
@@ -85,7 +86,7 @@ def _med(M: np.ndarray) -> float:
     return float(np.median(off)) or 1.0
 
 
-def variants(x: np.ndarray) -> dict[str, np.ndarray]:
+def variants(x: np.ndarray, vgg: bool = False) -> dict[str, np.ndarray]:
     A = np.asarray(P._deep(x, "lpips-alex", {}), dtype=np.float64)
     out = {"alex": A}
     for p in (0.5, 0.75, 1.25, 1.5, 2.0):
@@ -95,6 +96,10 @@ def variants(x: np.ndarray) -> dict[str, np.ndarray]:
     out["crop"] = C
     out["alex+crop"] = A / _med(A) + C / _med(C)
     out["pixel"] = _sq(x.reshape(len(x), -1) / 255.0)
+    if vgg:
+        V = np.asarray(P._deep(x, "lpips-vgg", {}), dtype=np.float64)
+        out["vgg"] = V
+        out["alex+vgg"] = A / _med(A) + V / _med(V)
     return out
 
 
@@ -102,6 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpora", nargs="+")
     ap.add_argument("--every", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--vgg", action="store_true", help="also LPIPS VGG16 and alex+vgg")
     args = ap.parse_args()
     taus: dict[tuple[str, int], dict[str, list[float]]] = {}
     for corpus in args.corpora:
@@ -115,7 +121,7 @@ def main() -> None:
                 inv = np.argsort(perm)
                 x = np.ascontiguousarray(arr[perm])
                 row = taus.setdefault((corpus, k), {})
-                for name, M in variants(x).items():
+                for name, M in variants(x, args.vgg).items():
                     M = M.copy()
                     np.fill_diagonal(M, 0.0)
                     path = P._hamiltonian(M, int(inv[0]), int(inv[-1]), 0)
