@@ -122,12 +122,16 @@ class SparseDistances:
 
     def neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest neighbours of every frame: (idx (N, k), dist (N, k)), sorted; from
-        the lists the graph was built from, or an exact search when those are shorter."""
+        the lists the graph was built from; without them (a graph loaded from disk), the ``k``
+        nearest of every row of the graph, which holds them (it is their symmetrised union);
+        else a new search (:func:`~reseq.graph.knn.knn`)."""
         from .knn import knn
 
         n = len(self)
         if not 1 <= k <= n - 1:
             raise ReseqError(f"k must be between 1 and N - 1 = {n - 1}, got {k}")
+        if self._nb is None and self.graph.nnz and np.diff(self.graph.indptr).min() >= k:
+            self._nb = _row_nearest(self.graph, k)
         if self._nb is None or self._nb[0].shape[1] < k:
             self._nb = knn(self.S, k)
         return self._nb[0][:, :k], self._nb[1][:, :k]
@@ -173,6 +177,20 @@ class SparseDistances:
         if closed and len(o) > 1:
             c += float(self.distance([o[-1]], [o[0]])[0])
         return c
+
+
+def _row_nearest(G, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest entries of every row of the CSR ``G`` (each row holding at least
+    ``k``), sorted by (distance, index); :data:`ZERO` read back as 0."""
+    G = G.copy()
+    G.sort_indices()
+    n = G.shape[0]
+    row = np.repeat(np.arange(n), np.diff(G.indptr))
+    w = np.where(G.data <= ZERO, 0.0, G.data)
+    o = np.lexsort((G.indices, w, row))
+    take = (G.indptr[:-1, None] + np.arange(k)[None, :]).ravel()
+    idx = G.indices[o[take]].astype(np.int64).reshape(n, k)
+    return idx, w[o[take]].reshape(n, k)
 
 
 def is_sparse(D) -> bool:
