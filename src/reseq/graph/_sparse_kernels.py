@@ -58,6 +58,14 @@ def _move(path, pos, i, L, j, rev, buf):
 
 
 @njit(cache=True, nogil=True)
+def _wake(active, a, b, c, d):
+    active[a] = True
+    active[b] = True
+    active[c] = True
+    active[d] = True
+
+
+@njit(cache=True, nogil=True)
 def improve(S, nb, path, fix_start, fix_end, rounds, eps):
     """Improve ``path`` in place; returns the number of moves made."""
     n = len(path)
@@ -66,10 +74,14 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
         pos[path[i]] = i
     buf = np.empty(3, np.int64)
     k = nb.shape[1]
-    moves = 0
+    active = np.ones(n, np.bool_)  # don't-look bits: a frame is looked at again only after a
+    moves = 0                      # move changed one of its path edges
     for _ in range(rounds):
         made = 0
         for a in range(n):
+            if not active[a]:
+                continue
+            active[a] = False
             # ---- 2-opt, a with its successor / predecessor
             for side in range(2):
                 i = pos[a]
@@ -89,6 +101,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                         if j == n - 1:
                             if not fix_end and dab - dac > eps:  # a -> last: reverse suffix
                                 _reverse(path, pos, i + 1, n - 1)
+                                _wake(active, a, b, c, c)
                                 made += 1
                                 break
                             continue
@@ -97,6 +110,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                         if j == 0:
                             if not fix_start and dab - dac > eps:
                                 _reverse(path, pos, 0, i - 1)
+                                _wake(active, a, b, c, c)
                                 made += 1
                                 break
                             continue
@@ -115,6 +129,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                                 _reverse(path, pos, j, i - 1)
                             else:
                                 _reverse(path, pos, i, j - 1)
+                        _wake(active, a, b, c, d)
                         made += 1
                         break
             # ---- Or-opt: the segment of L frames starting at a moved next to a neighbour
@@ -153,6 +168,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                                 if g1 - add > eps:
                                     # c, then the segment starting with x
                                     _move(path, pos, i, L, j, end == 1, buf)
+                                    _wake(active, c, e, c, e)
                                     done = True
                             else:
                                 if j == 0:
@@ -165,6 +181,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                                 if g1 - add > eps:
                                     # e, segment ending with x, c
                                     _move(path, pos, i, L, j - 1, end == 0, buf)
+                                    _wake(active, c, e, c, e)
                                     done = True
                             if done:
                                 break
@@ -173,6 +190,7 @@ def improve(S, nb, path, fix_start, fix_end, rounds, eps):
                     if done:
                         break
                 if done:
+                    _wake(active, p, s0, sl, q)
                     made += 1
                     break
         moves += made
