@@ -205,3 +205,29 @@ def path_length(S, path):
     for i in range(len(path) - 1):
         s += dist(S, path[i], path[i + 1])
     return s
+
+
+@njit(cache=True, nogil=True)
+def greedy_edges(o, u, v, deg, cap, oe, adj, edges, n, e0, e1):
+    """Add the edges ``(u[e], v[e])`` in the order ``o`` (see :func:`reseq.graph.sparse._greedy`;
+    ``e0``, ``e1``: the two fixed ends, or -1); returns the number of edges now in the path."""
+    for t in range(len(o)):
+        e = o[t]
+        a = u[e]
+        b = v[e]
+        if deg[a] >= cap[a] or deg[b] >= cap[b] or oe[a] == b:
+            continue
+        ea = oe[a]
+        eb = oe[b]
+        if e0 >= 0 and edges + 1 < n - 1 and ((ea == e0 and eb == e1) or (ea == e1 and eb == e0)):
+            continue
+        oe[ea] = eb
+        oe[eb] = ea
+        adj[a, deg[a]] = b
+        adj[b, deg[b]] = a
+        deg[a] += 1
+        deg[b] += 1
+        edges += 1
+        if edges == n - 1:
+            break
+    return edges

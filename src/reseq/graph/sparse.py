@@ -204,24 +204,14 @@ def _greedy(u: np.ndarray, v: np.ndarray, w: np.ndarray, deg, cap, oe, adj, edge
             n: int, ends: tuple[int, int] | None) -> int:
     """Add candidate edges shortest first (ties by indices): no vertex above its degree ``cap``,
     no cycle (``oe``: the other end of each fragment end), and, with two fixed ``ends``, no
-    fragment running from one to the other before the last join."""
+    fragment running from one to the other before the last join (compiled:
+    :func:`reseq.graph._sparse_kernels.greedy_edges`)."""
+    from . import _sparse_kernels as _sk
+
     o = np.lexsort((v, u, w))
-    for e in o.tolist():
-        a, b = int(u[e]), int(v[e])
-        if deg[a] >= cap[a] or deg[b] >= cap[b] or oe[a] == b:
-            continue
-        ea, eb = int(oe[a]), int(oe[b])
-        if ends is not None and edges + 1 < n - 1 and {ea, eb} == set(ends):
-            continue
-        oe[ea], oe[eb] = eb, ea
-        adj[a, deg[a]] = b
-        adj[b, deg[b]] = a
-        deg[a] += 1
-        deg[b] += 1
-        edges += 1
-        if edges == n - 1:
-            break
-    return edges
+    e0, e1 = ends if ends is not None else (-1, -1)
+    return int(_sk.greedy_edges(o, np.asarray(u, np.int64), np.asarray(v, np.int64), deg, cap,
+                                oe, adj, edges, n, e0, e1))
 
 
 def greedy_path(SD: SparseDistances, start: int | None = None,
@@ -242,7 +232,7 @@ def greedy_path(SD: SparseDistances, start: int | None = None,
         if x is not None:
             cap[x] = 1
     both = (start, end) if start is not None and end is not None else None
-    oe = np.arange(n)
+    oe = np.arange(n, dtype=np.int64)
     adj = np.full((n, 2), -1, np.int64)
     edges = _greedy(u, v, w, deg, cap, oe, adj, 0, n, both)
     k = 8
