@@ -218,7 +218,7 @@ class _Index:
 
         d = cents.shape[1]
         mean = self.n / self.nlist
-        cents = [np.asarray(cents, np.float32)]
+        cents = np.array(cents, np.float32)
         todo = [int(c) for c in np.flatnonzero(np.bincount(self.cell, minlength=self.nlist)
                                                 > SPLIT * mean)]
         while todo:
@@ -233,13 +233,13 @@ class _Index:
             sub = km.index.search(self.S[mem] - self.mean, 1)[1][:, 0]
             ids = np.concatenate([[c], self.nlist + np.arange(parts - 1)])
             self.cell[mem] = ids[sub]
-            cents[0][c] = km.centroids[0]
-            cents.append(km.centroids[1:])
+            cents[c] = km.centroids[0]
+            cents = np.concatenate([cents, km.centroids[1:]])
             self.nlist += parts - 1
             sizes = np.bincount(sub, minlength=parts)
             todo += [int(ids[j]) for j in np.flatnonzero((sizes > SPLIT * mean)
                                                          & (sizes < len(mem)))]
-        return np.ascontiguousarray(np.concatenate(cents), dtype=np.float32)
+        return cents
 
     def members(self, c: int) -> np.ndarray:
         return self.by[self.bounds[c]:self.bounds[c + 1]]
