@@ -11,8 +11,10 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
   block is the same, so the result is identical to the in-process one.
 - ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
   (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
-  threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
-  the sketches of its own cell and of the cells nearest to its cell's centroid, up to
+  threads); a cell of more than :data:`SPLIT` average cells' worth is split by a k-means of its
+  own (a cell costs its size times its candidates'). Every sketch is compared exactly (float32
+  GEMM, block by block, ranked by ``||c||^2 - 2 q.c``) with the sketches of its own cell and of
+  the cells nearest to its cell's centroid, up to
   :data:`NPROBE` cells or :data:`NPROBE` average cells' worth of sketches. No copy of the
   sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
   recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): 0.998 on 20,000
