@@ -236,6 +236,9 @@ def _stage(stage: str, spec: dict) -> dict:
         import scipy.sparse as sp
 
         sp.save_npz(work / "graph.npz", G.graph)
+        nb_idx, nb_dist = G.neighbours(spec["k"])  # the lists the graph was built from
+        np.save(work / "nb_idx.npy", nb_idx)
+        np.save(work / "nb_dist.npy", nb_dist)
     elif stage in ("order", "loop", "mst", "outliers"):
         import scipy.sparse as sp
 
@@ -243,7 +246,10 @@ def _stage(stage: str, spec: dict) -> dict:
         from reseq.graph.sparse import SparseDistances
 
         S = np.load(work / "sketch.npy")
-        SD = SparseDistances(S, sp.load_npz(work / "graph.npz"))
+        nb = None  # the neighbour lists, as knn_graph hands them to the path search in-process
+        if os.path.exists(work / "nb_idx.npy"):
+            nb = (np.load(work / "nb_idx.npy"), np.load(work / "nb_dist.npy"))
+        SD = SparseDistances(S, sp.load_npz(work / "graph.npz"), nb)
         if stage == "order":
             p = g.order(SD)
             np.save(work / "order.npy", p.order)

@@ -207,3 +207,24 @@ def test_exact_search_on_a_real_dask_cluster_is_identical(data, dask_cluster, mo
     monkeypatch.setenv("RESEQ_DASK_SCHEDULER", dask_cluster)
     SD = kn.knn_graph(S, 10)
     assert (SD.graph != data[2].graph).nnz == 0
+
+
+def test_greedy_path_is_a_hamiltonian_path_through_the_ends_and_graph_rows_list_neighbours(data):
+    from reseq.graph.sparse import SparseDistances, greedy_path
+
+    SD = data[2]
+    n = len(SD)
+    G = SD.graph
+    for start, end in ((None, None), (5, None), (None, 7), (5, 7), (100, 3)):
+        p = greedy_path(SD, start, end)
+        assert np.array_equal(np.sort(p), np.arange(n))
+        assert start is None or p[0] == start
+        assert end is None or p[-1] == end
+        # the greedy takes candidate edges first: most steps are edges of the graph
+        assert np.mean(np.asarray(G[p[:-1], p[1:]]).ravel() > 0) > 0.9
+    # a graph without its neighbour lists (loaded from disk) lists them from its rows
+    idx, dist = SparseDistances(SD.S, SD.graph).neighbours(5)
+    brute = SD.block(np.arange(n))
+    np.fill_diagonal(brute, np.inf)
+    assert np.allclose(dist, np.sort(brute, 1)[:, :5], rtol=1e-9, atol=1e-12)
+    assert np.allclose(dist, np.take_along_axis(brute, idx, 1), rtol=1e-9, atol=1e-12)

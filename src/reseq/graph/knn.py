@@ -11,8 +11,10 @@ between near frames. :func:`knn` finds each sketch's ``k`` nearest others in one
   block is the same, so the result is identical to the in-process one.
 - ``"ivf"``: an inverted file: the sketches are split into about ``2 sqrt(N)`` cells by k-means
   (faiss, seeded, on a seeded sample: the same cells on every run and with any number of
-  threads) and every sketch is compared exactly (the same float32 GEMM, block by block) with
-  the sketches of its own cell and of the cells nearest to its cell's centroid, up to
+  threads); a cell of more than :data:`SPLIT` average cells' worth is split by a k-means of its
+  own (a cell costs its size times its candidates'). Every sketch is compared exactly (float32
+  GEMM, block by block, ranked by ``||c||^2 - 2 q.c``) with the sketches of its own cell and of
+  the cells nearest to its cell's centroid, up to
   :data:`NPROBE` cells or :data:`NPROBE` average cells' worth of sketches. No copy of the
   sketches is kept beside them (memory: the sketches plus one cell's candidates). Measured
   recall of the 10 nearest (``benchmarks/scale.py knn``, docs/SCALE.md): 0.998 on 20,000
@@ -55,8 +57,8 @@ import numpy as np
 from .._util import progress as _progress
 from ..errors import ReseqError
 
-__all__ = ["BLOCK", "EXACT_MAX", "NPROBE", "OUTSIDE_EXACT", "OUTSIDE_SAMPLE", "knn", "knn_graph",
-           "nearest_outside"]
+__all__ = ["BLOCK", "EXACT_MAX", "NPROBE", "OUTSIDE_EXACT", "OUTSIDE_SAMPLE", "SPLIT", "knn",
+           "knn_graph", "nearest_outside"]
 
 #: Query rows per block of the exact search.
 BLOCK = 512
@@ -64,6 +66,8 @@ BLOCK = 512
 EXACT_MAX = 200_000
 #: Cells compared with each cell by the ``"ivf"`` search (its own first).
 NPROBE = 8
+#: ``"ivf"``: a k-means cell of more than this many average cells' worth of sketches is split.
+SPLIT = 4
 #: Members of a component asked for their nearest outside node, with the index or when more
 #: than :data:`OUTSIDE_EXACT` nodes are outside the largest component (all of them otherwise).
 OUTSIDE_SAMPLE = 64
@@ -194,13 +198,50 @@ class _Index:
                            unit="chunk"):
             self.cell[a:a + _SEARCH_CHUNK] = km.index.search(S[a:a + _SEARCH_CHUNK]
                                                              - self.mean, 1)[1][:, 0]
+        self.budget = min(NPROBE, self.nlist) * n / self.nlist  # sketches a cell compares with
+        cents = self._split(km.centroids)
         self.nprobe = min(NPROBE, self.nlist)
-        near = km.index.search(km.centroids, min(self.nprobe + 1, self.nlist))[1]
+        flat = faiss.IndexFlatL2(d)
+        flat.add(cents)
+        near = flat.search(cents, min(self.nprobe + 1, self.nlist))[1]
         self.probe = np.empty((self.nlist, self.nprobe), np.int64)
         for c in range(self.nlist):  # itself first (identical centroids may come before it)
             self.probe[c] = np.concatenate([[c], near[c][near[c] != c]])[:self.nprobe]
         self.by = np.argsort(self.cell, kind="stable")
         self.bounds = np.searchsorted(self.cell[self.by], np.arange(self.nlist + 1))
+
+    def _split(self, cents: np.ndarray) -> np.ndarray:
+        """Split every cell of more than :data:`SPLIT` average cells' worth of sketches by a
+        k-means of its own (seeded; again while a part stays that large); returns all centroids.
+        A cell's cost is its size times its candidates': on 10^6 video-like sketches k-means
+        left cells of up to 66 average cells (shots its centroids missed, gathered by the
+        nearest one), five times the comparisons of even cells."""
+        import faiss
+
+        d = cents.shape[1]
+        mean = self.n / self.nlist
+        cents = np.array(cents, np.float32)
+        todo = [int(c) for c in np.flatnonzero(np.bincount(self.cell, minlength=self.nlist)
+                                                > SPLIT * mean)]
+        while todo:
+            c = todo.pop(0)
+            mem = np.flatnonzero(self.cell == c)
+            parts = int(np.ceil(len(mem) / mean))
+            take = mem if len(mem) <= 64 * parts else np.sort(
+                np.random.default_rng(c).choice(mem, 64 * parts, replace=False))
+            km = faiss.Kmeans(d, parts, niter=10, seed=1234 + c, max_points_per_centroid=64,
+                              verbose=False)
+            km.train(self.S[take] - self.mean)
+            sub = km.index.search(self.S[mem] - self.mean, 1)[1][:, 0]
+            ids = np.concatenate([[c], self.nlist + np.arange(parts - 1)])
+            self.cell[mem] = ids[sub]
+            cents[c] = km.centroids[0]
+            cents = np.concatenate([cents, km.centroids[1:]])
+            self.nlist += parts - 1
+            sizes = np.bincount(sub, minlength=parts)
+            todo += [int(ids[j]) for j in np.flatnonzero((sizes > SPLIT * mean)
+                                                         & (sizes < len(mem)))]
+        return cents
 
     def members(self, c: int) -> np.ndarray:
         return self.by[self.bounds[c]:self.bounds[c + 1]]
@@ -209,7 +250,7 @@ class _Index:
         """The members of cell ``c`` (first) and of its nearest cells, nearest first, up to
         ``NPROBE`` cells or until they hold ``NPROBE`` average cells' worth of sketches (k-means
         cells are uneven: a large cell compared with large neighbours would cost quadratically)."""
-        budget = self.nprobe * self.n / self.nlist
+        budget = self.budget
         parts, size = [], 0
         for p in self.probe[c]:
             if parts and size >= budget:
@@ -223,16 +264,18 @@ class _Index:
                          enabled=show and self.n > 10 ** 5, unit="cell")
 
     def _blocks(self, rows: np.ndarray, cols: np.ndarray):
-        """(start, float32 squared distances of a block of ``rows`` x ``cols``), centred as in
-        the exact search; the candidates gathered once, at most 2^24 floats a block."""
+        """(start, a block of ``rows`` x ``cols``: float32 squared distances less each row's own
+        squared norm, which ranks a row's columns as the distances do: ``||c||^2 - 2 q.c`` in
+        one fused GEMM), centred as in the exact search; the candidates gathered once, at most
+        2^24 floats a block."""
         import torch
 
         C = torch.from_numpy(self.S[cols] - self.mean)
-        csq = (C * C).sum(dim=1)
+        csq = (C * C).sum(dim=1)[None, :]
         step = max(8, min(BLOCK, (1 << 24) // max(len(cols), 1)))
         for a in range(0, len(rows), step):
             Q = torch.from_numpy(self.S[rows[a:a + step]] - self.mean)
-            yield a, (Q * Q).sum(dim=1)[:, None] + csq[None, :] - 2.0 * (Q @ C.T)
+            yield a, torch.addmm(csq, Q, C.T, alpha=-2.0)
 
     def search(self, k: int, show: bool = False) -> np.ndarray:
         import torch
@@ -271,7 +314,7 @@ class _Index:
             cols = self.candidates(c)
             for a, d2 in self._blocks(queries[grp], cols):
                 g = grp[a:a + len(d2)]
-                d2[lab[queries[g]][:, None] == lab[cols][None, :]] = float("inf")
+                d2.masked_fill_(lab[queries[g]][:, None] == lab[cols][None, :], float("inf"))
                 j = torch.argmin(d2, dim=1).numpy()
                 ok = np.isfinite(d2[torch.arange(len(g)), j].numpy())
                 best[g[ok]] = cols[j[ok]]

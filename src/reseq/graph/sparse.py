@@ -122,12 +122,16 @@ class SparseDistances:
 
     def neighbours(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest neighbours of every frame: (idx (N, k), dist (N, k)), sorted; from
-        the lists the graph was built from, or an exact search when those are shorter."""
+        the lists the graph was built from; without them (a graph loaded from disk), the ``k``
+        nearest of every row of the graph, which holds them (it is their symmetrised union);
+        else a new search (:func:`~reseq.graph.knn.knn`)."""
         from .knn import knn
 
         n = len(self)
         if not 1 <= k <= n - 1:
             raise ReseqError(f"k must be between 1 and N - 1 = {n - 1}, got {k}")
+        if self._nb is None and self.graph.nnz and np.diff(self.graph.indptr).min() >= k:
+            self._nb = _row_nearest(self.graph, k)
         if self._nb is None or self._nb[0].shape[1] < k:
             self._nb = knn(self.S, k)
         return self._nb[0][:, :k], self._nb[1][:, :k]
@@ -175,6 +179,20 @@ class SparseDistances:
         return c
 
 
+def _row_nearest(G, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest entries of every row of the CSR ``G`` (each row holding at least
+    ``k``), sorted by (distance, index); :data:`ZERO` read back as 0."""
+    G = G.copy()
+    G.sort_indices()
+    n = G.shape[0]
+    row = np.repeat(np.arange(n), np.diff(G.indptr))
+    w = np.where(G.data <= ZERO, 0.0, G.data)
+    o = np.lexsort((G.indices, w, row))
+    take = (G.indptr[:-1, None] + np.arange(k)[None, :]).ravel()
+    idx = G.indices[o[take]].astype(np.int64).reshape(n, k)
+    return idx, w[o[take]].reshape(n, k)
+
+
 def is_sparse(D) -> bool:
     """Whether ``D`` is a :class:`SparseDistances` (not a dense matrix)."""
     return isinstance(D, SparseDistances)
@@ -186,24 +204,14 @@ def _greedy(u: np.ndarray, v: np.ndarray, w: np.ndarray, deg, cap, oe, adj, edge
             n: int, ends: tuple[int, int] | None) -> int:
     """Add candidate edges shortest first (ties by indices): no vertex above its degree ``cap``,
     no cycle (``oe``: the other end of each fragment end), and, with two fixed ``ends``, no
-    fragment running from one to the other before the last join."""
+    fragment running from one to the other before the last join (compiled:
+    :func:`reseq.graph._sparse_kernels.greedy_edges`)."""
+    from . import _sparse_kernels as _sk
+
     o = np.lexsort((v, u, w))
-    for e in o.tolist():
-        a, b = int(u[e]), int(v[e])
-        if deg[a] >= cap[a] or deg[b] >= cap[b] or oe[a] == b:
-            continue
-        ea, eb = int(oe[a]), int(oe[b])
-        if ends is not None and edges + 1 < n - 1 and {ea, eb} == set(ends):
-            continue
-        oe[ea], oe[eb] = eb, ea
-        adj[a, deg[a]] = b
-        adj[b, deg[b]] = a
-        deg[a] += 1
-        deg[b] += 1
-        edges += 1
-        if edges == n - 1:
-            break
-    return edges
+    e0, e1 = ends if ends is not None else (-1, -1)
+    return int(_sk.greedy_edges(o, np.asarray(u, np.int64), np.asarray(v, np.int64), deg, cap,
+                                oe, adj, edges, n, e0, e1))
 
 
 def greedy_path(SD: SparseDistances, start: int | None = None,
@@ -224,7 +232,7 @@ def greedy_path(SD: SparseDistances, start: int | None = None,
         if x is not None:
             cap[x] = 1
     both = (start, end) if start is not None and end is not None else None
-    oe = np.arange(n)
+    oe = np.arange(n, dtype=np.int64)
     adj = np.full((n, 2), -1, np.int64)
     edges = _greedy(u, v, w, deg, cap, oe, adj, 0, n, both)
     k = 8
