@@ -113,9 +113,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(pkg: str, cache: Path) -> Path:
-    """Download (once), verify and unpack ``pkg``; the unpacked root."""
-    version, digest, _ = PACKAGES[pkg]
+def fetch(pkg: str, cache: Path, packages: dict | None = None) -> Path:
+    """Download (once), verify and unpack ``pkg`` (pinned in ``packages``, by default this
+    set's :data:`PACKAGES`); the unpacked root."""
+    version, digest, _ = (packages or PACKAGES)[pkg]
     cache.mkdir(parents=True, exist_ok=True)
     debs = sorted(cache.glob(f"{pkg}_*.deb"))
     deb = next((d for d in debs if sha256(d) == digest), None)
@@ -124,7 +125,8 @@ def fetch(pkg: str, cache: Path) -> Path:
         debs = sorted(cache.glob(f"{pkg}_*.deb"))
         deb = next((d for d in debs if sha256(d) == digest), None)
         if deb is None:
-            sys.exit(f"build_devset2: {pkg} {version}: no download matches the pinned sha256")
+            sys.exit(f"{Path(sys.argv[0]).stem}: {pkg} {version}: no download matches the pinned "
+                     "sha256")
     root = cache / f"{pkg}-{version}"
     if not root.is_dir():
         tmp = root.with_suffix(".part")
@@ -262,24 +264,36 @@ def main() -> None:
             keep = round(0.75 * len(frames))
             frames, g = frames[:keep], g[:keep]
             where += f" (frames 0-{keep - 1} of {len(steps) + 1}: it ends on its first frame)"
-        steps = [float(np.abs(a - b).mean()) for a, b in itertools.pairwise(g)]
-        med = float(np.median(steps))
-        back = float(np.abs(g[-1] - g[0]).mean())
         cyclic = "yes" if kind == "numbered" else "no"  # LinCity tiles loop; the rest play once
-        d = args.out / name
-        d.mkdir()
-        for i, f in enumerate(frames):
-            f.save(d / f"{i:04d}.png")
-        version, _, lic = PACKAGES[pkg]
-        rows.append({"clip": name, "source_package": f"{pkg} (Debian)",
-                     "package_version": version, "path_inside_package": where, "license": lic,
-                     "style": style, "frames": len(frames), "width": frames[0].width,
-                     "height": frames[0].height, "cyclic": cyclic,
-                     "notes": f"{note}; median step {med:.2f}, last-to-first {back:.2f} "
-                              "(mean abs gray diff, 64px)"})
-        print(f"{name:30s} {len(frames):3d} frames {frames[0].width}x{frames[0].height} "
-              f"cyclic={cyclic} (median step {med:.2f}, last-to-first {back:.2f})")
-    with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        rows.append(write_clip(args.out, name, frames, g, pkg, PACKAGES[pkg], where, style,
+                               cyclic, note))
+    write_manifest(args.out, rows)
+
+
+def write_clip(out: Path, name: str, frames: list[Image.Image], g: list[np.ndarray], pkg: str,
+               pinned: tuple[str, str, str], where: str, style: str, cyclic: str,
+               note: str) -> dict:
+    """Write ``frames`` as ``out/name/NNNN.png``; the clip's manifest row (``g``: the frames at
+    64 px gray, for the notes' median step and last-to-first difference)."""
+    steps = [float(np.abs(a - b).mean()) for a, b in itertools.pairwise(g)]
+    med = float(np.median(steps))
+    back = float(np.abs(g[-1] - g[0]).mean())
+    d = out / name
+    d.mkdir()
+    for i, f in enumerate(frames):
+        f.save(d / f"{i:04d}.png")
+    version, _, lic = pinned
+    print(f"{name:30s} {len(frames):3d} frames {frames[0].width}x{frames[0].height} "
+          f"cyclic={cyclic} (median step {med:.2f}, last-to-first {back:.2f})")
+    return {"clip": name, "source_package": f"{pkg} (Debian)", "package_version": version,
+            "path_inside_package": where, "license": lic, "style": style,
+            "frames": len(frames), "width": frames[0].width, "height": frames[0].height,
+            "cyclic": cyclic, "notes": f"{note}; median step {med:.2f}, last-to-first "
+                                       f"{back:.2f} (mean abs gray diff, 64px)"}
+
+
+def write_manifest(out: Path, rows: list[dict]) -> None:
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)

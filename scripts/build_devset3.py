@@ -33,11 +33,9 @@ Needs numpy, Pillow and PyAV (the reseq venv has them), ``apt-get`` and ``dpkg-d
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import re
 import struct
-import subprocess
 import sys
 from io import BytesIO
 from pathlib import Path
@@ -46,7 +44,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_devset2 import composite, gray64, rgba, sha256
+from build_devset2 import composite, fetch, gray64, rgba, write_clip, write_manifest
 
 PACKAGES = {
     "supertux-data": ("0.6.3-2",
@@ -161,26 +159,6 @@ CLIPS = [
     ("vid_tree", "opencv-doc", "video", ("tree.avi", 0, 52, 1, 1), "natural", "no",
      "hard, hovers: hand-held camera on a tree, leaves sway (before a hand enters the frame)"),
 ]
-
-
-def fetch(pkg: str, cache: Path) -> Path:
-    """Download (once), verify and unpack ``pkg``; the unpacked root."""
-    version, digest, _ = PACKAGES[pkg]
-    cache.mkdir(parents=True, exist_ok=True)
-    deb = next((d for d in sorted(cache.glob(f"{pkg}_*.deb")) if sha256(d) == digest), None)
-    if deb is None:
-        subprocess.run(["apt-get", "download", f"{pkg}={version}"], cwd=cache, check=True)
-        deb = next((d for d in sorted(cache.glob(f"{pkg}_*.deb")) if sha256(d) == digest), None)
-        if deb is None:
-            sys.exit(f"build_devset3: {pkg} {version}: no download matches the pinned sha256")
-    root = cache / f"{pkg}-{version}"
-    if not root.is_dir():
-        tmp = root.with_suffix(".part")
-        subprocess.run(["rm", "-rf", str(tmp)], check=True)
-        tmp.mkdir()
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
-        tmp.rename(root)
-    return root
 
 
 # --- SuperTux ----------------------------------------------------------------------------
@@ -346,7 +324,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.out.exists():
         sys.exit(f"build_devset3: {args.out} exists; give a new folder")
-    roots = {pkg: fetch(pkg, args.cache) for pkg in PACKAGES}
+    roots = {pkg: fetch(pkg, args.cache, PACKAGES) for pkg in PACKAGES}
     args.out.mkdir(parents=True)
     rows = []
     for name, pkg, kind, spec, style, cyclic, note in CLIPS:
@@ -362,27 +340,9 @@ def main() -> None:
             where += f" (frames 0-{keep - 1} of {len(steps) + 1}: it ends on its first frame)"
         if len(frames) < 6:
             sys.exit(f"build_devset3: {name} has only {len(frames)} frames (at least 6)")
-        steps = [float(np.abs(a - b).mean()) for a, b in itertools.pairwise(g)]
-        med = float(np.median(steps))
-        back = float(np.abs(g[-1] - g[0]).mean())
-        d = args.out / name
-        d.mkdir()
-        for i, f in enumerate(frames):
-            f.save(d / f"{i:04d}.png")
-        version, _, lic = PACKAGES[pkg]
-        rows.append({"clip": name, "source_package": f"{pkg} (Debian)",
-                     "package_version": version, "path_inside_package": where, "license": lic,
-                     "style": style, "frames": len(frames), "width": frames[0].width,
-                     "height": frames[0].height, "cyclic": cyclic,
-                     "notes": f"{note}; median step {med:.2f}, last-to-first {back:.2f} "
-                              "(mean abs gray diff, 64px)"})
-        print(f"{name:30s} {len(frames):3d} frames {frames[0].width}x{frames[0].height} "
-              f"cyclic={cyclic} (median step {med:.2f}, last-to-first {back:.2f})")
-    with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-
+        rows.append(write_clip(args.out, name, frames, g, pkg, PACKAGES[pkg], where, style,
+                               cyclic, note))
+    write_manifest(args.out, rows)
 
 if __name__ == "__main__":
     main()
