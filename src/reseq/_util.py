@@ -520,11 +520,9 @@ class FrameView:
 
 
 def frames_in_order(images, idx):
-    """``images[idx]`` for writing: a copy for frames in memory, a :class:`FrameView` (no copy)
-    for frames on disk."""
-    if not is_on_disk(images):
-        return images[np.asarray(idx, dtype=np.intp).ravel()]
-    return FrameView(images, idx)
+    """``images[idx]`` for writing: a :class:`FrameView` (no copy) for frames on disk, else
+    :func:`take_frames` (a copy in memory)."""
+    return FrameView(images, idx) if is_on_disk(images) else take_frames(images, idx)
 
 
 def take_frames(images, idx, chunk: int = 256) -> np.ndarray:
