@@ -221,13 +221,25 @@ def sheet_clip(root: Path, spec):
 
 # --- Frozen Bubble -----------------------------------------------------------------------
 
+def _runs(numbers: list[int]) -> str:
+    """``[20, 51, 52, 53]`` as ``"20, 51-53"`` (runs going up or down by one)."""
+    runs: list[list[int]] = []  # [first, last]
+    for n in numbers:
+        r = runs[-1] if runs else None
+        if r and abs(n - r[1]) == 1 and (r[0] == r[1] or n - r[1] == (r[1] > r[0]) * 2 - 1):
+            r[1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def penguin_clip(root: Path, spec):
     prefix, numbers, step = spec
-    numbers = list(numbers)[::step]
-    sprites = [(rgba(root / FB / f"{prefix}_p1_{n:04d}.png"), 0, 0) for n in numbers]
+    numbers = list(numbers)
+    sprites = [(rgba(root / FB / f"{prefix}_p1_{n:04d}.png"), 0, 0) for n in numbers[::step]]
     every = f" every {step}" if step > 1 else ""
-    return composite(sprites), (f"{FB}/{prefix}_p1_NNNN.png frames {numbers[0]}..."
-                                f"{numbers[-1]}{every} ({len(numbers)} pictures)")
+    return composite(sprites), (f"{FB}/{prefix}_p1_NNNN.png frames {_runs(numbers)}{every} "
+                                f"({len(sprites)} pictures)")
 
 
 BUILDERS = {"taunt": taunt_clip, "sheet": sheet_clip, "penguin": penguin_clip}
