@@ -100,7 +100,8 @@ CLIPS = [
              "hit and recoils"),
     _soldier("barbarians", "atk_fail_e", "fast action with few frames: a barbarian soldier "
              "leaps at an opponent, misses and lands flat"),
-    _soldier("barbarians", "die_e", "death: a barbarian soldier falls", kind="easy"),
+    _soldier("barbarians", "die_e", "death: a barbarian soldier drops his weapons and fades "
+             "away", kind="easy"),
     _soldier("empire", "atk_ok_e", "fast action with few frames: an imperial soldier thrusts "
              "his weapon and draws back"),
     _soldier("empire", "eva_ok_e", "comes back on itself: an imperial soldier dodges an attack "
@@ -109,7 +110,8 @@ CLIPS = [
              "and recoils"),
     _soldier("empire", "atk_fail_e", "fast action with few frames: an imperial soldier thrusts "
              "and misses"),
-    _soldier("empire", "die_e", "death: an imperial soldier falls", kind="easy"),
+    _soldier("empire", "die_e", "death: an imperial soldier drops shield and spear and fades "
+             "away", kind="easy"),
     _soldier("atlanteans", "atk_ok_e", "fast action with few frames: an atlantean soldier "
              "lunges and draws back"),
     _soldier("atlanteans", "eva_ok_e", "comes back on itself: an atlantean soldier dodges an "
@@ -118,19 +120,22 @@ CLIPS = [
              "hit and recoils"),
     _soldier("atlanteans", "atk_fail_e", "fast action with few frames: an atlantean soldier "
              "lunges and misses"),
-    _soldier("atlanteans", "die_e", "death: an atlantean soldier falls", kind="easy"),
+    _soldier("atlanteans", "die_e", "death: an atlantean soldier drops helmet, trident and "
+             "shield", kind="easy"),
     _soldier("frisians", "atk_ok_1_e", "fast action with few frames: a frisian soldier strikes "
              "and draws back"),
     _soldier("frisians", "eva_ok_e", "comes back on itself: a frisian soldier dodges an attack "
              "and returns"),
     _soldier("frisians", "eva_fail_e", "fast action with few frames: a frisian soldier is hit "
              "and recoils"),
-    _soldier("frisians", "die_e", "death: a frisian soldier falls", kind="easy"),
+    _soldier("frisians", "die_e", "death: a frisian soldier falls flat and fades away",
+             kind="easy"),
     _soldier("amazons", "atk_ok_e", "fast action: an amazon soldier strikes and draws back"),
     _soldier("amazons", "eva_ok_e", "a swing: an amazon soldier ducks aside, her cloak "
              "swinging out"),
     _soldier("amazons", "eva_fail_e", "hovers: an amazon soldier is hit and sways"),
-    _soldier("amazons", "die_e", "death: an amazon soldier falls", kind="easy"),
+    _soldier("amazons", "die_e", "death: an amazon soldier raises her spear and fades away",
+             kind="easy"),
     ("wl_aspen_falling", "widelands-data", "sheet", ("world/immovables/trees/aspen/old",
                                                     "falling"), "3d-render", "no",
      "easy, moves steadily one way: an aspen tree falls (play_once)"),
