@@ -26,7 +26,8 @@ against alex), then the "oracle": per clip the best tau of all of them, chosen w
 A pairwise distance that the oracle cannot bring down far enough cannot reach the target by
 reweighting these parts. Each variant is a plain matrix, so the same exact solver runs on all.
 
-    python benchmarks/motion_variants.py ../shared/dev-clips /tmp/devset2   # about 5-10 min
+    python benchmarks/motion_variants.py ../shared/dev-clips /tmp/devset2 /tmp/devset3 /tmp/devset4
+    # all four sets (scripts/build_devset*.py), no VGG: about 6 min on 2 cores
 """
 
 from __future__ import annotations
