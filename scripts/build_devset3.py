@@ -316,19 +316,26 @@ def cut_at_repeat(frames: list[Image.Image], where: str) -> tuple[list[Image.Ima
 BUILDERS = {"sprite": sprite_clip, "dink": dink_clip, "video": video_clip}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build(prog: str, packages: dict, clips: list, builders: dict, cache_name: str) -> None:
+    """The command line of a development-set builder: fetch ``packages``, write ``clips``.
+
+    Each clip is ``(name, package, kind, spec, style, cyclic, note)``; ``builders[kind](root,
+    spec)`` returns its frames in true order and where they come from. Play-once clips get the
+    cuts described in the module docstring. Shared by ``build_devset4.py``.
+    """
+    ap = argparse.ArgumentParser(prog=prog, description=sys.modules["__main__"].__doc__
+                                 .splitlines()[0])
     ap.add_argument("out", type=Path, help="folder to write the clips into (must not exist)")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "reseq-devset3",
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / cache_name,
                     help="where the .deb files are downloaded and unpacked")
     args = ap.parse_args()
     if args.out.exists():
-        sys.exit(f"build_devset3: {args.out} exists; give a new folder")
-    roots = {pkg: fetch(pkg, args.cache, PACKAGES) for pkg in PACKAGES}
+        sys.exit(f"{prog}: {args.out} exists; give a new folder")
+    roots = {pkg: fetch(pkg, args.cache, packages) for pkg in packages}
     args.out.mkdir(parents=True)
     rows = []
-    for name, pkg, kind, spec, style, cyclic, note in CLIPS:
-        frames, where = BUILDERS[kind](roots[pkg], spec)
+    for name, pkg, kind, spec, style, cyclic, note in clips:
+        frames, where = builders[kind](roots[pkg], spec)
         if cyclic == "no":
             frames, where = cut_at_repeat(frames, where)
         g = [gray64(f) for f in frames]
@@ -339,10 +346,15 @@ def main() -> None:
             frames, g = frames[:keep], g[:keep]
             where += f" (frames 0-{keep - 1} of {len(steps) + 1}: it ends on its first frame)"
         if len(frames) < 6:
-            sys.exit(f"build_devset3: {name} has only {len(frames)} frames (at least 6)")
-        rows.append(write_clip(args.out, name, frames, g, pkg, PACKAGES[pkg], where, style,
+            sys.exit(f"{prog}: {name} has only {len(frames)} frames (at least 6)")
+        rows.append(write_clip(args.out, name, frames, g, pkg, packages[pkg], where, style,
                                cyclic, note))
     write_manifest(args.out, rows)
+
+
+def main() -> None:
+    build("build_devset3", PACKAGES, CLIPS, BUILDERS, "reseq-devset3")
+
 
 if __name__ == "__main__":
     main()

@@ -41,17 +41,13 @@ Needs numpy and Pillow (the reseq venv has both), ``apt-get`` and ``dpkg-deb``.
 
 from __future__ import annotations
 
-import argparse
-import itertools
 import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_devset2 import composite, fetch, gray64, rgba, write_clip, write_manifest
-from build_devset3 import cut_at_repeat
+from build_devset2 import composite, rgba
+from build_devset3 import build
 
 PACKAGES = {
     "hedgewars-data": ("1.0.2-6",
@@ -251,33 +247,7 @@ BUILDERS = {"taunt": taunt_clip, "sheet": sheet_clip, "penguin": penguin_clip}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path, help="folder to write the clips into (must not exist)")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "reseq-devset4",
-                    help="where the .deb files are downloaded and unpacked")
-    args = ap.parse_args()
-    if args.out.exists():
-        sys.exit(f"build_devset4: {args.out} exists; give a new folder")
-    roots = {pkg: fetch(pkg, args.cache, PACKAGES) for pkg in PACKAGES}
-    args.out.mkdir(parents=True)
-    rows = []
-    for name, pkg, kind, spec, style, cyclic, note in CLIPS:
-        frames, where = BUILDERS[kind](roots[pkg], spec)
-        g = [gray64(f) for f in frames]
-        if cyclic == "no":
-            frames, where = cut_at_repeat(frames, where)
-            g = g[:len(frames)]
-            steps = [float(np.abs(a - b).mean()) for a, b in itertools.pairwise(g)]
-            if float(np.abs(g[-1] - g[0]).mean()) < 0.5 * float(np.median(steps)):
-                # ends on its first picture: no time-symmetric measure tells it from its reverse
-                keep = round(0.75 * len(frames))
-                where += f" (frames 0-{keep - 1} of {len(frames)}: it ends on its first frame)"
-                frames, g = frames[:keep], g[:keep]
-        if len(frames) < 6:
-            sys.exit(f"build_devset4: {name} has only {len(frames)} frames (at least 6)")
-        rows.append(write_clip(args.out, name, frames, g, pkg, PACKAGES[pkg], where, style,
-                               cyclic, note))
-    write_manifest(args.out, rows)
+    build("build_devset4", PACKAGES, CLIPS, BUILDERS, "reseq-devset4")
 
 
 if __name__ == "__main__":
