@@ -316,15 +316,15 @@ def cut_at_repeat(frames: list[Image.Image], where: str) -> tuple[list[Image.Ima
 BUILDERS = {"sprite": sprite_clip, "dink": dink_clip, "video": video_clip}
 
 
-def build(prog: str, packages: dict, clips: list, builders: dict, cache_name: str) -> None:
+def build(prog: str, doc: str, packages: dict, clips: list, builders: dict, cache_name: str
+          ) -> None:
     """The command line of a development-set builder: fetch ``packages``, write ``clips``.
 
     Each clip is ``(name, package, kind, spec, style, cyclic, note)``; ``builders[kind](root,
     spec)`` returns its frames in true order and where they come from. Play-once clips get the
     cuts described in the module docstring. Shared by ``build_devset4.py``.
     """
-    ap = argparse.ArgumentParser(prog=prog, description=sys.modules["__main__"].__doc__
-                                 .splitlines()[0])
+    ap = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder to write the clips into (must not exist)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / cache_name,
                     help="where the .deb files are downloaded and unpacked")
@@ -353,7 +353,7 @@ def build(prog: str, packages: dict, clips: list, builders: dict, cache_name: st
 
 
 def main() -> None:
-    build("build_devset3", PACKAGES, CLIPS, BUILDERS, "reseq-devset3")
+    build("build_devset3", __doc__, PACKAGES, CLIPS, BUILDERS, "reseq-devset3")
 
 
 if __name__ == "__main__":

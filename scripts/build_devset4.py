@@ -247,7 +247,7 @@ BUILDERS = {"taunt": taunt_clip, "sheet": sheet_clip, "penguin": penguin_clip}
 
 
 def main() -> None:
-    build("build_devset4", PACKAGES, CLIPS, BUILDERS, "reseq-devset4")
+    build("build_devset4", __doc__, PACKAGES, CLIPS, BUILDERS, "reseq-devset4")
 
 
 if __name__ == "__main__":
